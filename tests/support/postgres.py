@@ -1,0 +1,1 @@
+"""Fixture plugin: filled in by the owner of this area."""
