@@ -1,0 +1,155 @@
+"""The ASGI application: ``uvicorn app.main:app --host 0.0.0.0 --port 8000``.
+
+``app`` is built on first access from the environment (see :mod:`app.config`); a missing or bad
+setting prints one line naming the variable and exits with status 2. Tests build their own
+instances with :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from starlette.routing import Route
+
+from app import __version__
+from app.api import auth, chat, health, tasks
+from app.config import ConfigError, Settings, load_settings, redact_url
+from app.db import Database
+from app.logs import configure_logging
+from app.mcp_tools import McpHttpEndpoint, build_mcp_server
+from app.middleware import RequestMiddleware
+from app.migrate import current_revision, head_revision, upgrade_to_head
+from app.security import PasswordHasher, TokenIssuer
+from app.state import AppState
+
+log = logging.getLogger("app")
+MIGRATION_RETRY_MAX_SECONDS = 10.0
+
+
+async def _migrate_until_done(state: AppState) -> None:
+    """Apply (or, with RUN_MIGRATIONS=false, wait for) the schema; retry while the database is away.
+    Readiness stays false until this succeeds, liveness stays true."""
+    delay = 0.5
+    while True:
+        try:
+            if state.settings.run_migrations:
+                revision = await asyncio.to_thread(upgrade_to_head, state.db.engine)
+            else:
+                revision = await asyncio.to_thread(current_revision, state.db.engine)
+                if revision != head_revision():
+                    raise RuntimeError(f"schema at {revision}, waiting for {head_revision()} (RUN_MIGRATIONS=false)")
+            state.readiness.revision = revision
+            state.readiness.migrated = True
+            state.readiness.last_error = None
+            log.info("ready", extra={"revision": revision})
+            return
+        except Exception as exc:
+            state.readiness.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.warning("database not ready, retrying", extra={"error": state.readiness.last_error, "retry_in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MIGRATION_RETRY_MAX_SECONDS)
+
+
+def _error(status: int, detail: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, Any]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed JSON body: send a valid JSON object with Content-Type: application/json"
+    parts = []
+    for e in errors:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+    return 422, "; ".join(parts) or "invalid request"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    configure_logging(settings.log_level)
+    db = Database(settings.database_url)
+    tokens = TokenIssuer(settings.jwt_secret, settings.jwt_ttl_minutes)
+    mcp_server = build_mcp_server(db, tokens)
+    mcp_endpoint = McpHttpEndpoint(mcp_server, tokens)
+    state = AppState(settings, db, tokens, PasswordHasher(settings.bcrypt_rounds), mcp_server)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        log.info("starting", extra={"version": __version__, "database": redact_url(settings.database_url),
+                                    "agent_mode": settings.agent_mode})
+        migration = asyncio.create_task(_migrate_until_done(state))
+        state.background.append(migration)
+        async with mcp_endpoint.session_manager.run():
+            yield
+        migration.cancel()
+        db.dispose()
+        log.info("stopped")
+
+    app = FastAPI(title="Todo AI Chatbot API", version=__version__, lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.todo = state
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        status, detail = _validation_message(exc)
+        return _error(status, detail)
+
+    @app.exception_handler(DataError)
+    async def on_data_error(_: Request, exc: DataError) -> JSONResponse:
+        return _error(422, "a value was not accepted by the database; check lengths and formats")
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def on_database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", extra={"error_type": type(exc).__name__})
+        return JSONResponse({"detail": "database unavailable; try again shortly"}, status_code=503,
+                            headers={"Retry-After": "2"})
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(tasks.router)
+    app.include_router(chat.router)
+    for path in ("/api/mcp", "/api/mcp/"):
+        app.router.routes.append(Route(path, endpoint=mcp_endpoint))
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"todo-backend: configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    return create_app(settings)
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # `app` is built lazily so importing this module (tests, tools) needs no environment.
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = app_from_environment()
+        return _app
+    raise AttributeError(name)

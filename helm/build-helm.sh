@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Build the pinned Helm CLIs from Go modules (no binary downloads) and link them into the project's bin dir:
+#   $CACHE/build/helm-<version>/helm   (one folder per version, kept across runs)
+#   $CACHE/bin/helm  -> Helm 3          $CACHE/bin/helm4 -> Helm 4
+# A version that is already built is skipped. Usage: helm/build-helm.sh [--force]
+set -euo pipefail
+
+HELM3_VERSION="${HELM3_VERSION:-v3.22.0}"
+HELM4_VERSION="${HELM4_VERSION:-v4.3.1}"
+CACHE="${TODO_RUNBOOK_CACHE:-$HOME/.cache/todo-runbook}"
+FORCE=0
+[ "${1:-}" = "--force" ] && FORCE=1
+
+log() { echo "build-helm: $*" >&2; }
+
+if ! command -v go >/dev/null 2>&1; then
+  for candidate in /usr/local/go/bin /usr/lib/go/bin; do
+    [ -x "$candidate/go" ] && PATH="$candidate:$PATH" && break
+  done
+fi
+if ! command -v go >/dev/null 2>&1; then
+  log "Go is not installed: install Go 1.26+ (https://go.dev/doc/install) and run this script again"
+  exit 2
+fi
+
+# build_helm MAJOR VERSION LINK_NAME
+build_helm() {
+  local major="$1" version="$2" link_name="$3"
+  local module="helm.sh/helm/${major}"
+  local out_dir="$CACHE/build/helm-${version}"
+  local binary="$out_dir/helm"
+  mkdir -p "$CACHE/bin" "$out_dir"
+
+  if [ "$FORCE" = 0 ] && [ -x "$binary" ] && "$binary" version --short 2>/dev/null | grep -q "^${version}"; then
+    log "helm ${version}: already built at $binary"
+  else
+    # A throwaway wrapper module: the build uses exactly the dependency versions that Helm's go.mod pins.
+    log "helm ${version}: resolving ${module}@${version} from the Go module proxy"
+    (
+      work="$(mktemp -d "${TMPDIR:-/tmp}/build-helm-${version}.XXXXXX")"
+      trap 'rm -rf "$work"' EXIT
+      cd "$work"
+      go mod init todo-runbook/build-helm >/dev/null 2>&1
+      go get "${module}/cmd/helm@${version}" >/dev/null
+      ldflags="-w -s -X ${module}/internal/version.version=${version} -X ${module}/internal/version.metadata="
+      ldflags="$ldflags -X ${module}/internal/version.gitTreeState=clean"
+      if [ "$major" = v3 ]; then
+        # Helm 3 takes its default Kubernetes version (helm template, lint) from ldflags, like its own Makefile does.
+        # client-go v0.N.x belongs to Kubernetes 1.N.
+        client_go="$(go list -m -f '{{.Version}}' k8s.io/client-go)"
+        k8s_major=1
+        k8s_minor="$(echo "$client_go" | cut -d. -f2)"
+        ldflags="$ldflags -X ${module}/pkg/lint/rules.k8sVersionMajor=${k8s_major}"
+        ldflags="$ldflags -X ${module}/pkg/lint/rules.k8sVersionMinor=${k8s_minor}"
+        ldflags="$ldflags -X ${module}/pkg/chartutil.k8sVersionMajor=${k8s_major}"
+        ldflags="$ldflags -X ${module}/pkg/chartutil.k8sVersionMinor=${k8s_minor}"
+      fi
+      log "helm ${version}: compiling ${module}/cmd/helm (a few minutes on a cold Go build cache)"
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$binary.tmp" "${module}/cmd/helm"
+      mv "$binary.tmp" "$binary"
+    )
+    log "helm ${version}: built $binary"
+  fi
+  ln -sfn "$binary" "$CACHE/bin/$link_name"
+  log "helm ${version}: $CACHE/bin/$link_name -> $binary ($("$CACHE/bin/$link_name" version --short))"
+}
+
+build_helm v3 "$HELM3_VERSION" helm
+build_helm v4 "$HELM4_VERSION" helm4

@@ -1,0 +1,69 @@
+"""CLI: python -m testcluster build [names...] | up [--simulated-nodes N] [--no-node] | down | status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from testcluster.build import BuildError, all_components, build, select
+from testcluster.paths import MissingBinaryError
+from testcluster.procs import ProcessError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m testcluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="build the pinned tools into the cache (skips what is built)")
+    p_build.add_argument("names", nargs="*", help="components or binaries (default: all)")
+    p_build.add_argument("--force", action="store_true", help="rebuild even when the marker says built")
+    p_build.add_argument("--list", action="store_true", help="list the components and exit")
+    p_up = sub.add_parser("up", help="start the test bed on loopback (idempotent)")
+    p_up.add_argument("--simulated-nodes", type=int, default=None, help="kwok nodes (default 2)")
+    p_up.add_argument("--no-node", action="store_true", help="control plane and simulated nodes only")
+    sub.add_parser("down", help="stop every process the test bed started and remove its run state")
+    p_status = sub.add_parser("status", help="what runs, by pid, and whether /readyz answers")
+    p_status.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "build":
+            components = select(all_components(), args.names)
+            if args.list:
+                for c in components:
+                    version = getattr(c, "version", "script")
+                    print(f"{c.name:<20} {version:<10} {getattr(c, 'description', '')}")
+                return 0
+            build(components, force=args.force)
+            return 0
+        from testcluster import controlplane
+
+        if args.command == "up":
+            info = controlplane.up(simulated_nodes=args.simulated_nodes, node=not args.no_node)
+            print(f"up: ready in {info.seconds:.1f}s; kubeconfig {info.kubeconfig} (context {info.context})")
+            print(f"    export KUBECONFIG={info.kubeconfig}; kubectl --context {info.context} get nodes")
+            return 0
+        if args.command == "down":
+            controlplane.down()
+            return 0
+        if args.command == "status":
+            report = controlplane.status()
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                print(controlplane.format_status(report))
+            return 0 if report.get("ready") else 3
+    except (BuildError, MissingBinaryError, ProcessError, controlplane_error()) as error:
+        print(f"testcluster {args.command}: {error}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def controlplane_error() -> type[Exception]:
+    from testcluster.controlplane import TestbedError
+
+    return TestbedError
+
+
+if __name__ == "__main__":
+    sys.exit(main())

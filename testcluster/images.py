@@ -1,0 +1,111 @@
+"""Load Docker images into the test bed node's containerd, the way minikube does for containerd.
+
+``docker save <image> | ctr -n k8s.io --address <node socket> images import -``: the image lands in
+containerd's ``k8s.io`` namespace (the one the CRI plugin and so the kubelet use), unpacked into the
+overlayfs snapshotter, so pods with ``imagePullPolicy: IfNotPresent``/``Never`` start without a registry.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTAINERD_NAMESPACE = "k8s.io"
+
+
+class ImageLoadError(RuntimeError):
+    """An image could not be saved from Docker or imported into the node's containerd."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    image: str
+    reference: str  # the name containerd (and the kubelet) knows it by
+    seconds: float
+    bytes: int
+    command: str  # what a person would type
+
+
+def normalize_reference(image: str) -> str:
+    """``todo-backend:dev`` -> ``docker.io/library/todo-backend:dev`` (how containerd names imported images)."""
+    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    first = name.split("/", 1)[0]
+    has_registry = "/" in name and ("." in first or ":" in first or first == "localhost")
+    if not has_registry:
+        name = f"docker.io/{name}" if "/" in name else f"docker.io/library/{name}"
+    return f"{name}:{tag}"
+
+
+def load_command(image: str, address: str, ctr: str = "ctr") -> str:
+    return (
+        f"docker save {shlex.quote(image)} | {ctr} -n {CONTAINERD_NAMESPACE} --address {shlex.quote(address)} "
+        "images import -"
+    )
+
+
+def load_image(image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900) -> LoadResult:
+    """Stream ``image`` from the Docker engine into the node's containerd; returns timing and size."""
+    if not Path(address).exists():
+        raise ImageLoadError(
+            f"the node's containerd socket {address} does not exist: start the test bed node first "
+            "(`python -m testcluster up`)."
+        )
+    inspect = subprocess.run([docker, "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True)
+    if inspect.returncode != 0:
+        raise ImageLoadError(
+            f"image {image!r} is not in the Docker engine ({inspect.stderr.strip()}); build it first "
+            f"(e.g. `docker build -t {image} ...`)."
+        )
+    start = time.monotonic()
+    save = subprocess.Popen([docker, "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    counted = _CountingReader(save.stdout)  # type: ignore[arg-type]
+    imp = subprocess.Popen(
+        [ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, "images", "import", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    assert imp.stdin is not None
+    try:
+        while chunk := counted.read(1 << 20):
+            imp.stdin.write(chunk)
+        imp.stdin.close()
+        import_out = imp.communicate(timeout=timeout)[0].decode(errors="replace")
+        save_err = save.communicate(timeout=timeout)[1].decode(errors="replace")
+    except (BrokenPipeError, subprocess.TimeoutExpired) as error:
+        save.kill()
+        imp.kill()
+        out = imp.stdout.read().decode(errors="replace") if imp.stdout else ""
+        raise ImageLoadError(f"loading {image} into {address} failed ({error}): {out.strip()}") from error
+    if save.returncode != 0:
+        raise ImageLoadError(f"`docker save {image}` failed: {save_err.strip()}")
+    if imp.returncode != 0:
+        raise ImageLoadError(f"`ctr images import` of {image} failed: {import_out.strip()}")
+    reference = normalize_reference(image)
+    listed = subprocess.run(
+        [ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, "images", "ls", "-q"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()
+    if reference not in listed:
+        raise ImageLoadError(f"import of {image} finished but containerd does not list {reference}: {import_out.strip()}")
+    return LoadResult(image, reference, time.monotonic() - start, counted.total, load_command(image, address, ctr))
+
+
+def list_images(address: str, ctr: str = "ctr") -> list[str]:
+    out = subprocess.run(
+        [ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, "images", "ls", "-q"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return [line for line in out.split() if not line.startswith("sha256:")]
+
+
+class _CountingReader:
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream
+        self.total = 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(size)
+        self.total += len(data)
+        return data

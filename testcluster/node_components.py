@@ -1,0 +1,62 @@
+"""Version catalog of the node's add-ons, built from Go modules by :mod:`testcluster.build`.
+
+kubelet and kube-proxy come from :mod:`testcluster.components` (same Kubernetes build). Here:
+CoreDNS (cluster DNS), Traefik (ingress controller serving class ``nginx`` through its
+``kubernetesIngressNGINX`` provider), metrics-server (``metrics.k8s.io``) and crictl (the CRI
+client that ``node.down`` uses to stop pod sandboxes so that CNI tears their networking down).
+"""
+
+from __future__ import annotations
+
+from testcluster.build import GoComponent
+
+COREDNS_VERSION = "v1.15.0"
+# v3.6.12 is the newest Traefik buildable from Go modules: v3.7.x require the nested module
+# github.com/traefik/traefik/dynamic/ext through a `=> ./pkg/config/dynamic/ext` replace, and that
+# module is neither in the v3 module zip nor published (the module proxy answers 403 for it).
+# The kubernetesIngressNGINX provider is stable (non-experimental) since v3.6.2.
+TRAEFIK_VERSION = "v3.6.12"
+METRICS_SERVER_VERSION = "v0.9.0"
+CRICTL_VERSION = "v1.34.0"  # cri-tools follows the Kubernetes minor of the test bed (1.34)
+
+COREDNS = GoComponent(
+    name="coredns",
+    module="github.com/coredns/coredns",
+    version=COREDNS_VERSION,
+    packages={"coredns": "github.com/coredns/coredns"},
+    ldflags=(f"-X github.com/coredns/coredns/coremain.GitCommit={COREDNS_VERSION}",),
+    description="CoreDNS with its kubernetes plugin (cluster DNS of the node)",
+)
+
+TRAEFIK = GoComponent(
+    name="traefik",
+    module="github.com/traefik/traefik/v3",
+    version=TRAEFIK_VERSION,
+    packages={"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
+    # Traefik's own go.mod replaces these forks; a wrapper module must repeat them.
+    replace=(
+        "github.com/abbot/go-http-auth => github.com/containous/go-http-auth v0.4.1-0.20200324110947-a37a7636d23e",
+        "github.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
+        "github.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595",
+    ),
+    ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_VERSION}",),
+    description="Traefik ingress controller (ingress class nginx via kubernetesIngressNGINX)",
+)
+
+METRICS_SERVER = GoComponent(
+    name="metrics-server",
+    module="sigs.k8s.io/metrics-server",
+    version=METRICS_SERVER_VERSION,
+    packages={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+    description="metrics-server (metrics.k8s.io from the kubelet's resource metrics)",
+)
+
+CRICTL = GoComponent(
+    name="crictl",
+    module="sigs.k8s.io/cri-tools",
+    version=CRICTL_VERSION,
+    packages={"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
+    description="crictl, the CRI client (stops pod sandboxes on node down)",
+)
+
+COMPONENTS: list[GoComponent] = [CRICTL, COREDNS, METRICS_SERVER, TRAEFIK]

@@ -1,0 +1,3 @@
+module todo-runbook/testcluster/pause
+
+go 1.22

@@ -1,0 +1,149 @@
+"""The success-criteria table: what was measured, against which threshold, pass or fail.
+
+A criterion whose step ran but produced no measurement is "not measured" and fails: a claim
+without a figure is not evidence. Criteria of steps that were not part of the run are listed as
+"not in this run" and do not fail it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import RunbookConfig
+
+PASS, FAIL, NOT_MEASURED, NOT_RUN = "pass", "fail", "not measured", "not in this run"
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, "<=": operator.le, "==": operator.eq}
+
+
+@dataclass
+class Criterion:
+    key: str
+    description: str
+    step: str
+    measured: float | bool | None
+    threshold: float | bool
+    comparison: str
+    unit: str
+    how: str
+    status: str = NOT_MEASURED
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (FAIL, NOT_MEASURED)
+
+
+@dataclass
+class _Spec:
+    key: str
+    description: str
+    step: str
+    comparison: str
+    unit: str
+    how: str
+    threshold: Callable[[RunbookConfig], float | bool]
+    extract: Callable[[Mapping[str, Any]], float | bool | None]
+
+
+def _dig(data: Mapping[str, Any] | None, *path: str | int) -> Any:
+    cur: Any = data
+    for key in path:
+        if isinstance(cur, Mapping):
+            cur = cur.get(key)
+        elif isinstance(cur, list) and isinstance(key, int) and -len(cur) <= key < len(cur):
+            cur = cur[key]
+        else:
+            return None
+    return cur
+
+
+def _image_size(component: str) -> Callable[[Mapping[str, Any]], float | None]:
+    def extract(result: Mapping[str, Any]) -> float | None:
+        for image in result.get("images", []):
+            if image.get("component") == component:
+                return image.get("size_mb")
+        return None
+    return extract
+
+
+def _smoke_ok(result: Mapping[str, Any]) -> bool | None:
+    smokes = [img.get("smoke") for img in result.get("images", [])]
+    if len(smokes) < 2 or any(s is None or s.get("skipped") for s in smokes):
+        return None
+    return all(s.get("ok") for s in smokes)
+
+
+def _max_pod_start(result: Mapping[str, Any]) -> float | None:
+    ready = [_dig(p, "phases", "ready") for p in result.get("pods", [])]
+    ready = [r for r in ready if r is not None]
+    return max(ready) if ready and len(ready) == len(result.get("pods", [])) else None
+
+
+def _pods_ready(result: Mapping[str, Any]) -> bool | None:
+    pods = result.get("pods")
+    if not pods:
+        return None
+    return all(p.get("ready") for p in pods)
+
+
+def _recovery(result: Mapping[str, Any]) -> float | None:
+    rec = result.get("recovery") or {}
+    if rec.get("skipped") or rec.get("seconds") is None:
+        return None
+    return rec["seconds"]
+
+
+SPECS: list[_Spec] = [
+    _Spec("frontend_image_mb", "frontend image size", "build", "<", "MB", "docker image inspect: Size",
+          lambda c: c.max_frontend_image_mb, _image_size("frontend")),
+    _Spec("backend_image_mb", "backend image size", "build", "<", "MB", "docker image inspect: Size",
+          lambda c: c.max_backend_image_mb, _image_size("backend")),
+    _Spec("containers_smoke_run", "each built container starts and answers its probe", "build", "==", "",
+          "docker run + HTTP probe", lambda c: True, _smoke_ok),
+    _Spec("deploy_s", "deployment time (helm upgrade --install --wait)", "deploy", "<", "s",
+          "wall time of the helm command", lambda c: c.max_deploy_s, lambda r: r.get("seconds")),
+    _Spec("pods_ready", "all pods Ready", "verify", "==", "", "pod conditions",
+          lambda c: True, _pods_ready),
+    _Spec("pod_start_s", "slowest pod start (created -> Ready)", "verify", "<", "s",
+          "pod conditions lastTransitionTime - creationTimestamp", lambda c: c.max_pod_start_s, _max_pod_start),
+    _Spec("health_p95_ms", "/health latency p95 through the ingress", "verify", "<", "ms",
+          "timed HTTP GETs", lambda c: c.max_health_p95_ms, lambda r: _dig(r, "latency", "p95_ms")),
+    _Spec("chat_adds_task", "a chat turn adds a task that the task list shows", "verify", "==", "",
+          "signup, POST chat, GET tasks", lambda c: True, lambda r: _dig(r, "chat", "task_added")),
+    _Spec("rolling_failed_requests", "failed requests during a rolling update", "verify", "<=", "requests",
+          "client loop on /api/tasks during helm upgrade", lambda c: c.max_failed_requests_rolling,
+          lambda r: None if _dig(r, "rolling", "skipped") else _dig(r, "rolling", "failed")),
+    _Spec("recovery_s", "killed backend pod replaced and Ready", "verify", "<", "s",
+          "delete pod, watch deployment", lambda c: c.max_recovery_s, _recovery),
+    _Spec("data_kept", "tasks survive the pod kill", "verify", "==", "", "GET tasks after recovery",
+          lambda c: True, lambda r: None if _dig(r, "recovery", "skipped") else _dig(r, "recovery", "data_kept")),
+    _Spec("teardown_clean", "nothing of the release left after teardown", "teardown", "==", "",
+          "helm list + labelled objects + namespace", lambda c: True, lambda r: r.get("nothing_left")),
+]
+
+
+def evaluate(config: RunbookConfig, evidence: Mapping[str, Mapping[str, Any]], steps_run: list[str]) -> list[Criterion]:
+    """Build the criteria table from the evidence store's contents ({step: payload})."""
+    table = []
+    for spec in SPECS:
+        threshold = spec.threshold(config)
+        crit = Criterion(spec.key, spec.description, spec.step, None, threshold, spec.comparison, spec.unit, spec.how)
+        if spec.step not in steps_run:
+            crit.status = NOT_RUN
+        else:
+            payload = evidence.get(spec.step) or {}
+            # A failed step may still have measured something before it stopped; use what is there.
+            measured = spec.extract(payload.get("result") or {})
+            crit.measured = measured
+            if measured is None:
+                crit.status = NOT_MEASURED
+            else:
+                crit.status = PASS if _COMPARE[spec.comparison](measured, threshold) else FAIL
+        table.append(crit)
+    return table
+
+
+def all_passed(table: list[Criterion]) -> bool:
+    return not any(c.failed for c in table)

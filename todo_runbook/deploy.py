@@ -1,0 +1,124 @@
+"""Deploy with `helm upgrade --install --wait`: duration, revision, rendered values (secrets masked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import shell
+from .config import RunbookConfig
+from .errors import ConfigError
+from .providers import ClusterTarget
+
+_SECRET_KEY = re.compile(r"(?i)(secret|password|token|apikey|api_key|databaseurl)")
+MASK = shell.MASK
+
+
+@dataclass
+class DeployResult:
+    release: str
+    namespace: str
+    chart: str
+    revision: int
+    status: str
+    seconds: float
+    images: dict[str, str]
+    values: dict[str, Any]
+    values_files: list[str]
+    command: str
+    commands: list[dict[str, str]] = field(default_factory=list)
+
+
+def mask_values(values: Any) -> Any:
+    """Rendered values with every secret-looking key's value replaced (empty ones stay empty)."""
+    if isinstance(values, Mapping):
+        return {k: (MASK if _SECRET_KEY.search(str(k)) and isinstance(v, str) and v else mask_values(v))
+                for k, v in values.items()}
+    if isinstance(values, list):
+        return [mask_values(v) for v in values]
+    return values
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    repository, _, tag = ref.rpartition(":")
+    return (repository, tag) if repository and "/" not in tag else (ref, "latest")
+
+
+def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
+    """The values the runbook sets on top of the chart's files: images, replicas, ingress host."""
+    for f in config.profile_values_files():
+        if not f.exists():
+            raise ConfigError(f"values file {f} does not exist",
+                              f"check -p profile (dev|prod) and -p values_files; the chart folder is {config.chart}")
+    args: list[str] = []
+    for f in config.profile_values_files():
+        args += ["-f", str(f)]
+    for component in ("backend", "frontend"):
+        if component in images:
+            repository, tag = split_ref(images[component])
+            args += ["--set", f"{component}.image.repository={repository}",
+                     "--set-string", f"{component}.image.tag={tag}"]
+    args += ["--set", f"backend.replicaCount={config.backend_replicas}",
+             "--set", f"frontend.replicaCount={config.frontend_replicas}",
+             "--set", f"ingress.host={config.ingress_host}"]
+    return args
+
+
+def _secret_values_file() -> tuple[Path | None, list[str]]:
+    """OPENAI_API_KEY (optional) goes through a private temp values file, never the command line."""
+    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    if not key:
+        return None, []
+    shell.register_secret(key)
+    handle, name = tempfile.mkstemp(prefix="todo-secrets-", suffix=".yaml")
+    with os.fdopen(handle, "w") as fh:
+        yaml.safe_dump({"secrets": {"openaiApiKey": key}}, fh)
+    return Path(name), ["-f", name]
+
+
+def chart_images(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
+    """Every image the rendered chart runs (e.g. the in-cluster PostgreSQL), for the load step."""
+    argv = ["helm", "template", config.release, str(config.path(config.chart)), "-n", config.namespace,
+            *release_args(config, images)]
+    rendered = shell.run(argv, timeout=120).stdout
+    found = re.findall(r"(?m)^\s*(?:-\s*)?image:\s*[\"']?([^\s\"']+)", rendered)
+    return sorted(set(found))
+
+
+def helm_status(target: ClusterTarget, config: RunbookConfig) -> dict[str, Any] | None:
+    res = shell.run(target.helm("status", config.release, "-n", config.namespace, "-o", "json"), timeout=60,
+                    check=False)
+    return json.loads(res.stdout) if res.ok else None
+
+
+def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> DeployResult:
+    secret_file, secret_args = _secret_values_file()
+    argv = target.helm("upgrade", "--install", config.release, str(config.path(config.chart)),
+                       "-n", config.namespace, "--create-namespace", *release_args(config, images), *secret_args,
+                       "--wait", "--timeout", f"{config.deploy_timeout_s}s")
+    try:
+        res = shell.run(argv, timeout=config.deploy_timeout_s + 60,
+                        hint=f"see `kubectl -n {config.namespace} get pods` and `kubectl -n {config.namespace} "
+                             "get events --sort-by=.lastTimestamp`; the verify step's diagnosis explains common causes")
+    finally:
+        if secret_file:
+            secret_file.unlink(missing_ok=True)
+    status = helm_status(target, config) or {}
+    values = shell.run(target.helm("get", "values", config.release, "-n", config.namespace, "--all", "-o", "json"),
+                       timeout=60).stdout
+    command = res.command.replace(str(secret_file), "<secrets.yaml>") if secret_file else res.command
+    return DeployResult(
+        release=config.release, namespace=config.namespace, chart=config.chart,
+        revision=int(status.get("version", 0)), status=status.get("info", {}).get("status", "unknown"),
+        seconds=res.seconds, images=dict(images), values=mask_values(json.loads(values or "{}")),
+        values_files=[str(f) for f in config.profile_values_files()], command=command,
+        commands=[shell.recorded(command, "install or upgrade the release and wait for it")],
+    )

@@ -1,0 +1,66 @@
+"""Errors the runbook raises. Each message says what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class RunbookError(Exception):
+    """Base class: `problem` says what is wrong, `remedy` what to do about it."""
+
+    kind = "runbook error"
+
+    def __init__(self, problem: str, remedy: str = "") -> None:
+        self.problem = problem
+        self.remedy = remedy
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        if self.remedy:
+            return f"{self.problem}\n  what to do: {self.remedy}"
+        return self.problem
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": type(self).__name__, "kind": self.kind, "problem": self.problem, "remedy": self.remedy}
+
+
+class ConfigError(RunbookError):
+    kind = "bad parameter"
+
+
+class ToolMissingError(RunbookError):
+    kind = "tool missing"
+
+
+class ClusterUnreachableError(RunbookError):
+    kind = "cluster unreachable"
+
+
+class DockerUnavailableError(RunbookError):
+    kind = "docker engine unavailable"
+
+
+class CommandFailedError(RunbookError):
+    kind = "command failed"
+
+
+class CommandTimeoutError(CommandFailedError):
+    kind = "command timed out"
+
+
+class ImageBuildError(RunbookError):
+    kind = "image build failed"
+
+
+class EvidenceMissingError(RunbookError):
+    kind = "evidence missing"
+
+
+class StepFailedError(RunbookError):
+    kind = "step failed"
+
+
+def error_dict(exc: BaseException) -> dict[str, str]:
+    """Any exception as the evidence records it (RunbookErrors keep their remedy)."""
+    if isinstance(exc, RunbookError):
+        return exc.as_dict()
+    return {"type": type(exc).__name__, "kind": "unexpected error", "problem": str(exc)[:2000],
+            "remedy": "read the traceback in the step's notebook (outputs/<run-id>/<step>.html)"}

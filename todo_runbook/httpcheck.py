@@ -1,0 +1,224 @@
+"""HTTP against the deployed app: through the ingress with the Host header, or a port-forward.
+
+Includes the real user path: sign up, one chat turn that adds a task, the task list.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import select
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from . import shell
+from .errors import StepFailedError
+from .providers import ClusterTarget
+from .stats import summarize
+
+CHAT_PROMPT = "add buy milk tomorrow"
+CHAT_EXPECT = "milk"
+
+
+@dataclass
+class HttpCheck:
+    name: str
+    url: str
+    status: int | None
+    ok: bool
+    ms: float | None
+    detail: str = ""
+
+
+@dataclass
+class ChatCheck:
+    ok: bool
+    task_added: bool | None
+    prompt: str = CHAT_PROMPT
+    reply: str = ""
+    mode: str = ""
+    tool_calls: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+@dataclass
+class LatencyResult:
+    path: str
+    count: int
+    failures: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+    samples_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LoopStats:
+    requests: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class AppClient:
+    """Speaks to the frontend and the backend (/api) of one release, with a Host header if needed."""
+
+    def __init__(self, api_base: str, front_base: str, host: str = "", access: str = "ingress") -> None:
+        self.api_base, self.front_base = api_base.rstrip("/"), front_base.rstrip("/")
+        self.headers = {"Host": host} if host else {}
+        self.access = access
+        self.access_note = ""
+        self.session = requests.Session()
+        self.token = ""
+        self._forwards: list[shell.Background] = []
+
+    def get(self, base: str, path: str, auth: bool = False, timeout: float = 10) -> requests.Response:
+        return self.session.get(base + path, headers=self._headers(auth), timeout=timeout)
+
+    def post(self, path: str, body: dict[str, Any], auth: bool = True, timeout: float = 60) -> requests.Response:
+        return self.session.post(self.api_base + path, json=body, headers=self._headers(auth), timeout=timeout)
+
+    def _headers(self, auth: bool) -> dict[str, str]:
+        headers = dict(self.headers)
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def check(self, name: str, base: str, path: str) -> HttpCheck:
+        url = base + path
+        t0 = time.monotonic()
+        try:
+            resp = self.get(base, path)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            return HttpCheck(name, url, resp.status_code, resp.status_code == 200, ms, resp.text[:120])
+        except requests.RequestException as exc:
+            return HttpCheck(name, url, None, False, None, f"{exc.__class__.__name__}: {str(exc)[:160]}")
+
+    def signup(self) -> str:
+        email = f"runbook-{secrets.token_hex(4)}@example.com"
+        password = secrets.token_urlsafe(16)
+        shell.register_secret(password)
+        resp = self.post("/api/auth/signup", {"email": email, "password": password}, auth=False)
+        if resp.status_code not in (200, 201):
+            raise StepFailedError(f"signup failed: HTTP {resp.status_code} {resp.text[:200]}",
+                                  "check the backend logs (kubectl logs deploy/<release>-backend) and its database")
+        body = resp.json()
+        self.token = body.get("access_token") or body.get("token") or ""
+        shell.register_secret(self.token)
+        return email
+
+    def tasks(self) -> list[dict[str, Any]]:
+        resp = self.get(self.api_base, "/api/tasks", auth=True)
+        resp.raise_for_status()
+        body = resp.json()
+        return body if isinstance(body, list) else body.get("tasks", [])
+
+    def chat_turn(self, prompt: str = CHAT_PROMPT, expect: str = CHAT_EXPECT) -> ChatCheck:
+        before = {t.get("id") for t in self.tasks()}
+        resp = self.post("/api/chat", {"message": prompt})
+        if resp.status_code != 200:
+            return ChatCheck(False, False, prompt, detail=f"HTTP {resp.status_code}: {resp.text[:200]}")
+        body = resp.json()
+        after = self.tasks()
+        new = [t for t in after if t.get("id") not in before]
+        added = any(expect in str(t.get("title", "")).lower() for t in new)
+        return ChatCheck(ok=True, task_added=added, prompt=prompt, reply=str(body.get("reply", ""))[:300],
+                         mode=str(body.get("mode", "")),
+                         tool_calls=[str(c.get("name")) for c in body.get("tool_calls") or []],
+                         tasks=[str(t.get("title")) for t in after],
+                         detail="" if added else f"no new task mentioning '{expect}' after the turn")
+
+    def latency(self, path: str, count: int) -> LatencyResult:
+        samples, failures = [], 0
+        for _ in range(count):
+            t0 = time.monotonic()
+            try:
+                resp = self.get(self.api_base, path, timeout=5)
+                if resp.status_code == 200:
+                    samples.append(round((time.monotonic() - t0) * 1000, 2))
+                else:
+                    failures += 1
+            except requests.RequestException:
+                failures += 1
+        if not samples:
+            return LatencyResult(path, count, failures, None, None, None, None, None)
+        s = summarize(samples)
+        return LatencyResult(path, count, failures, s.p50, s.p95, s.p99, s.maximum, s.mean, samples)
+
+    def loop(self, path: str, stop: threading.Event, stats: LoopStats, pause: float = 0.05) -> None:
+        """Request `path` until `stop` is set, counting failures (for the rolling update / pod kill)."""
+        session = requests.Session()  # its own connection pool: the main thread keeps using self.session
+        while not stop.is_set():
+            stats.requests += 1
+            try:
+                resp = session.get(self.api_base + path, headers=self._headers(True), timeout=5)
+                if resp.status_code != 200:
+                    stats.failed += 1
+                    stats.errors.append(f"HTTP {resp.status_code}")
+            except requests.RequestException as exc:
+                stats.failed += 1
+                stats.errors.append(exc.__class__.__name__)
+            stop.wait(pause)
+        stats.errors = stats.errors[-20:]
+
+    def close(self) -> None:
+        for fwd in self._forwards:
+            fwd.stop()
+        self.session.close()
+
+
+def _ingress_answers(base: str, host: str) -> tuple[bool, str]:
+    try:
+        resp = requests.get(base.rstrip("/") + "/api/health", headers={"Host": host}, timeout=5)
+        return resp.status_code == 200, f"GET {base}/api/health (Host: {host}) -> {resp.status_code}"
+    except requests.RequestException as exc:
+        return False, f"GET {base}/api/health (Host: {host}) -> {exc.__class__.__name__}"
+
+
+def port_forward(target: ClusterTarget, namespace: str, service: str, port: int) -> tuple[shell.Background, int]:
+    bg = shell.start_background(target.kubectl("-n", namespace, "port-forward", f"svc/{service}", f":{port}"))
+    deadline = time.monotonic() + 30
+    out = bg.process.stdout
+    assert out is not None
+    seen = ""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([out], [], [], 1)
+        if ready:
+            line = out.readline()
+            seen += line
+            match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+            if match:
+                return bg, int(match.group(1))
+        if bg.process.poll() is not None:
+            break
+    bg.stop()
+    raise StepFailedError(f"kubectl port-forward to svc/{service} did not start: {seen.strip()[:300]}",
+                          f"check the service exists: kubectl -n {namespace} get svc {service}")
+
+
+def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str, tuple[str, int]]) -> AppClient:
+    """Through the ingress when it answers for our Host; else port-forwards to both services.
+
+    `services` maps component -> (service name, port)."""
+    notes = []
+    if target.ingress_url:
+        ok, note = _ingress_answers(target.ingress_url, host)
+        if ok:
+            client = AppClient(target.ingress_url, target.ingress_url, host, access="ingress")
+            client.access_note = note
+            return client
+        notes.append(note)
+    else:
+        notes.append("no ingress URL known for this cluster")
+    fwd_backend, port_b = port_forward(target, namespace, *services["backend"])
+    fwd_front, port_f = port_forward(target, namespace, *services["frontend"])
+    client = AppClient(f"http://127.0.0.1:{port_b}", f"http://127.0.0.1:{port_f}", access="port-forward")
+    client._forwards += [fwd_backend, fwd_front]
+    client.access_note = "; ".join(notes) + " -> kubectl port-forward"
+    return client

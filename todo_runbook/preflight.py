@@ -1,0 +1,146 @@
+"""Preflight: which tools are here, their versions, and which the chosen path needs.
+
+Runs before any step so that a missing helm or a dead engine fails in seconds with an install
+hint, not twenty minutes into a build.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from . import shell
+from .errors import RunbookError, ToolMissingError
+
+INSTALL_HINTS = {
+    "docker": "start a Docker engine: `make engine` (Debian's dockerd on demand), Docker Desktop, or "
+              "`sudo systemctl start docker`",
+    "helm": "`make tools` builds the pinned helm into $TODO_RUNBOOK_CACHE/bin; or see https://helm.sh/docs/intro/install/",
+    "kubectl": "`make tools` builds it into $TODO_RUNBOOK_CACHE/bin; or https://kubernetes.io/docs/tasks/tools/",
+    "minikube": "https://minikube.sigs.k8s.io/docs/start/ (then `minikube start --driver=docker`)",
+    "kind": "`go install sigs.k8s.io/kind@latest` or https://kind.sigs.k8s.io/docs/user/quick-start/",
+    "kubectl-ai": "https://github.com/GoogleCloudPlatform/kubectl-ai (needs GEMINI_API_KEY or OPENAI_API_KEY)",
+    "kagent": "https://kagent.dev/docs/kagent/getting-started/quickstart (CLI plus `kagent install` in the cluster)",
+    "docker-ai": "Docker Desktop 4.38+ with Ask Gordon enabled (Settings > Beta features)",
+}
+VERSION_COMMANDS = {
+    "helm": ["helm", "version", "--short"],
+    "kubectl": ["kubectl", "version", "--client", "-o", "json"],
+    "minikube": ["minikube", "version", "--short"],
+    "kind": ["kind", "version"],
+    "kubectl-ai": ["kubectl-ai", "version"],
+    "kagent": ["kagent", "version"],
+    "docker-ai": ["docker", "ai", "version"],
+}
+# Which steps need which tools (the provider adds its own CLI).
+STEP_TOOLS = {
+    "build": ["docker"],
+    "load": ["docker", "kubectl"],
+    "deploy": ["helm", "kubectl"],
+    "verify": ["helm", "kubectl"],
+    "aiops": ["kubectl"],
+    "teardown": ["helm", "kubectl"],
+}
+PROVIDER_TOOLS = {"minikube": ["minikube"], "kind": ["kind"]}
+
+
+@dataclass
+class ToolStatus:
+    name: str
+    present: bool
+    version: str = ""
+    path: str = ""
+    required: bool = False
+    hint: str = ""
+    detail: str = ""
+
+
+@dataclass
+class PreflightResult:
+    tools: list[ToolStatus] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    provider: str = ""
+
+    @property
+    def missing_required(self) -> list[ToolStatus]:
+        return [t for t in self.tools if t.required and not t.present]
+
+    def tool(self, name: str) -> ToolStatus:
+        return next(t for t in self.tools if t.name == name)
+
+    def raise_if_missing(self) -> None:
+        missing = self.missing_required
+        if missing:
+            names = ", ".join(t.name for t in missing)
+            hints = "; ".join(f"{t.name}: {t.hint}" for t in missing)
+            raise ToolMissingError(f"required tool(s) missing for steps {','.join(self.steps)}: {names}", hints)
+
+
+def docker_engine_version() -> tuple[bool, str, str]:
+    """(answers, server version, detail) from the Docker SDK."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        version = client.version()
+        client.close()
+        return True, str(version.get("Version", "?")), f"API {version.get('ApiVersion', '?')}"
+    except Exception as exc:  # the SDK raises several unrelated types when no engine answers
+        return False, "", f"no engine answers: {exc.__class__.__name__}: {str(exc)[:200]}"
+
+
+def _first_version(text: str) -> str:
+    match = re.search(r"v?\d+\.\d+(\.\d+)?[\w.+-]*", text)
+    return match.group(0) if match else text.strip().splitlines()[0][:60] if text.strip() else ""
+
+
+def probe_tool(name: str) -> ToolStatus:
+    status = ToolStatus(name=name, present=False, hint=INSTALL_HINTS.get(name, ""))
+    if name == "docker":
+        status.present, status.version, status.detail = docker_engine_version()
+        status.path = shell.which("docker") or ""
+        return status
+    argv = VERSION_COMMANDS[name]
+    status.path = shell.which(argv[0]) or ""
+    if not status.path:
+        status.detail = f"{argv[0]} not on PATH"
+        return status
+    try:
+        result = shell.run(argv, timeout=20, check=False)
+    except RunbookError as exc:
+        status.detail = exc.problem
+        return status
+    if result.ok:
+        status.present = True
+        if name == "kubectl":
+            try:
+                status.version = json.loads(result.stdout)["clientVersion"]["gitVersion"]
+            except (ValueError, KeyError):
+                status.version = _first_version(result.stdout)
+        else:
+            status.version = _first_version(result.stdout or result.stderr)
+    else:
+        # `docker ai` without the plugin: "docker: 'ai' is not a docker command."
+        status.detail = result.tail(3)
+    return status
+
+
+def required_tools(steps: list[str], provider: str) -> set[str]:
+    needed: set[str] = set()
+    for step in steps:
+        needed.update(STEP_TOOLS.get(step, []))
+    if {"load", "deploy", "teardown"} & set(steps):
+        needed.update(PROVIDER_TOOLS.get(provider, []))
+    return needed
+
+
+def preflight(steps: list[str], provider: str) -> PreflightResult:
+    """Probe every tool the runbook knows about; mark those the chosen steps/provider need."""
+    needed = required_tools(steps, provider)
+    result = PreflightResult(steps=list(steps), provider=provider)
+    for name in ["docker", *VERSION_COMMANDS]:
+        status = probe_tool(name)
+        status.required = name in needed
+        result.tools.append(status)
+    return result

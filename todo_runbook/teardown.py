@@ -1,0 +1,135 @@
+"""Teardown: helm uninstall, namespace deletion waited for, optional image removal and cluster stop,
+then proof that nothing of the release is left."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from . import shell
+from .config import RunbookConfig
+from .kube import INSTANCE_LABEL, Kube
+from .providers import ClusterTarget, api_client
+from .timing import Timer
+
+PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
+
+
+@dataclass
+class TeardownResult:
+    release: str
+    namespace: str
+    uninstalled: bool = False
+    namespace_deleted: bool = False
+    seconds: float = 0.0
+    images_removed: list[str] = field(default_factory=list)
+    cluster_stopped: bool = False
+    leftovers: list[str] = field(default_factory=list)
+    nothing_left: bool | None = None
+    commands: list[dict[str, str]] = field(default_factory=list)
+
+
+def leftovers(kube: Kube, target: ClusterTarget, config: RunbookConfig) -> list[str]:
+    """Anything of the release that still exists: the helm release, labelled objects, the namespace."""
+    from kubernetes.client.rest import ApiException
+
+    found = []
+    res = shell.run(target.helm("list", "-A", "-q", "--filter", f"^{config.release}$"), timeout=60, check=False)
+    if res.ok and res.stdout.strip():
+        found.append(f"helm release {config.release}")
+    selector = f"{INSTANCE_LABEL}={config.release}"
+    lists = {
+        "pod": kube.core.list_pod_for_all_namespaces,
+        "service": kube.core.list_service_for_all_namespaces,
+        "secret": kube.core.list_secret_for_all_namespaces,
+        "configmap": kube.core.list_config_map_for_all_namespaces,
+        "pvc": kube.core.list_persistent_volume_claim_for_all_namespaces,
+        "deployment": kube.apps.list_deployment_for_all_namespaces,
+        "statefulset": kube.apps.list_stateful_set_for_all_namespaces,
+    }
+    for kind, lister in lists.items():
+        for item in lister(label_selector=selector).items:
+            if item.metadata.namespace == config.namespace:
+                found.append(f"{kind} {item.metadata.namespace}/{item.metadata.name}")
+    for pv in kube.core.list_persistent_volume().items:
+        claim = pv.spec.claim_ref
+        if claim and claim.namespace == config.namespace and pv.status.phase != "Released":
+            found.append(f"persistentvolume {pv.metadata.name} (claim {claim.namespace}/{claim.name})")
+    if config.namespace not in PROTECTED_NAMESPACES:
+        try:
+            ns = kube.core.read_namespace(config.namespace)
+            found.append(f"namespace {config.namespace} ({ns.status.phase})")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    return found
+
+
+def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | None = None) -> TeardownResult:
+    result = TeardownResult(config.release, config.namespace)
+    kube = Kube(api_client(target))
+    timer = Timer().start()
+    try:
+        res = shell.run(target.helm("uninstall", config.release, "-n", config.namespace, "--wait",
+                                    "--timeout", f"{config.deploy_timeout_s}s"),
+                        timeout=config.deploy_timeout_s + 60, check=False)
+        result.commands.append(shell.recorded(res.command, "remove the release"))
+        result.uninstalled = res.ok or "not found" in res.stderr
+        if config.namespace not in PROTECTED_NAMESPACES:
+            from kubernetes.client.rest import ApiException
+
+            try:
+                kube.core.delete_namespace(config.namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            result.commands.append(shell.recorded(shell.command_line(
+                target.kubectl("delete", "namespace", config.namespace, "--wait")), "remove the namespace"))
+            deadline = time.monotonic() + config.deploy_timeout_s
+            while time.monotonic() < deadline:
+                try:
+                    kube.core.read_namespace(config.namespace)
+                except ApiException as exc:
+                    if exc.status == 404:
+                        result.namespace_deleted = True
+                        break
+                    raise
+                time.sleep(1)
+        if config.remove_images:
+            result.images_removed = _remove_images(target, config, images or [], result)
+        if config.stop_cluster:
+            result.cluster_stopped = _stop_cluster(target, config, result)
+        result.seconds = timer.stop()
+        result.leftovers = leftovers(kube, target, config) if not result.cluster_stopped else []
+        result.nothing_left = not result.leftovers
+    finally:
+        kube.close()
+    return result
+
+
+def _remove_images(target: ClusterTarget, config: RunbookConfig, images: list[str],
+                   result: TeardownResult) -> list[str]:
+    removed = []
+    for image in images:
+        if target.provider == "minikube":
+            res = shell.run(["minikube", "-p", config.minikube_profile, "image", "rm", image], timeout=120, check=False)
+            result.commands.append(shell.recorded(res.command, "remove the image from minikube"))
+        res = shell.run(["docker", "rmi", image], timeout=120, check=False)
+        result.commands.append(shell.recorded(res.command, "remove the image from the engine"))
+        if res.ok:
+            removed.append(image)
+    return removed
+
+
+def _stop_cluster(target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> bool:
+    import sys
+
+    if target.provider == "minikube":
+        argv = ["minikube", "-p", config.minikube_profile, "stop"]
+    elif target.provider == "testbed":
+        argv = [sys.executable, "-m", "testcluster", "down"]
+    else:
+        return False  # kind and foreign contexts are not ours to stop
+    res = shell.run(argv, timeout=600, check=False)
+    result.commands.append(shell.recorded(res.command, "stop the cluster"))
+    return res.ok

@@ -1,0 +1,239 @@
+"""Verify the deployment against the success criteria, measuring everything it claims.
+
+Order matters: pods and services first (cheap facts), then the user path (signup + chat turn),
+latency, the rolling update with a client looping, and last the pod kill. CPU/memory are sampled
+in the background across all of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import shell
+from .config import RunbookConfig
+from .diagnosis import Diagnosis, diagnose
+from .errors import StepFailedError, error_dict
+from .httpcheck import AppClient, ChatCheck, HttpCheck, LatencyResult, LoopStats, connect
+from .kube import (
+    COMPONENT_LABEL,
+    INSTANCE_LABEL,
+    Kube,
+    PodReport,
+    ServiceReport,
+    app_pods,
+    is_ready,
+    pod_report,
+    service_report,
+)
+from .metrics import MetricsSampler, ResourceReport
+from .providers import ClusterTarget, api_client
+from .timing import Timer, iso_now
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RollingResult:
+    skipped: bool = False
+    requests: int = 0
+    failed: int | None = None
+    seconds: float | None = None
+    revision_before: int | None = None
+    revision_after: int | None = None
+    errors: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+@dataclass
+class RecoveryResult:
+    skipped: bool = False
+    pod_killed: str = ""
+    replacement: str = ""
+    seconds: float | None = None
+    data_kept: bool | None = None
+    failed_requests: int | None = None
+    requests: int = 0
+    detail: str = ""
+
+
+@dataclass
+class VerifyResult:
+    namespace: str
+    release: str
+    pods: list[PodReport] = field(default_factory=list)
+    services: list[ServiceReport] = field(default_factory=list)
+    access: str = ""
+    access_note: str = ""
+    http: list[HttpCheck] = field(default_factory=list)
+    chat: ChatCheck | None = None
+    latency: LatencyResult | None = None
+    rolling: RollingResult | None = None
+    recovery: RecoveryResult | None = None
+    resources: ResourceReport | None = None
+    diagnosis: Diagnosis | None = None
+    started_at: str = ""
+    error: dict[str, str] | None = None
+    commands: list[dict[str, str]] = field(default_factory=list)
+
+
+def _selector(config: RunbookConfig, component: str = "") -> str:
+    sel = f"{INSTANCE_LABEL}={config.release}"
+    return f"{sel},{COMPONENT_LABEL}={component}" if component else sel
+
+
+def wait_pods_ready(kube: Kube, config: RunbookConfig, timeout: float = 120) -> list[dict[str, Any]]:
+    """The release's serving pods once all are Ready (or whatever they are at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = app_pods(kube.pods(config.namespace, _selector(config)))
+        if (pods and all(is_ready(p) for p in pods)) or time.monotonic() > deadline:
+            return pods
+        time.sleep(2)
+
+
+def _services(kube: Kube, config: RunbookConfig) -> tuple[list[ServiceReport], dict[str, tuple[str, int]]]:
+    reports, by_component = [], {}
+    for svc in kube.services(config.namespace, _selector(config)):
+        name = svc["metadata"]["name"]
+        reports.append(service_report(svc, kube.endpoints(config.namespace, name)))
+        component = (svc["metadata"].get("labels") or {}).get(COMPONENT_LABEL, "")
+        if component in ("backend", "frontend"):
+            by_component[component] = (name, svc["spec"]["ports"][0]["port"])
+    return reports, by_component
+
+
+def rolling_update(target: ClusterTarget, config: RunbookConfig, client: AppClient) -> RollingResult:
+    """helm upgrade that only changes a pod annotation (so every pod rolls) while a client loops."""
+    from .deploy import helm_status
+
+    before = (helm_status(target, config) or {}).get("version")
+    stop, stats = threading.Event(), LoopStats()
+    loop = threading.Thread(target=client.loop, args=("/api/tasks", stop, stats), daemon=True)
+    argv = target.helm("upgrade", config.release, str(config.path(config.chart)), "-n", config.namespace,
+                       "--reuse-values", "--set-string", f"backend.podAnnotations.rolledAt={int(time.time())}",
+                       "--set-string", f"frontend.podAnnotations.rolledAt={int(time.time())}",
+                       "--wait", "--timeout", f"{config.deploy_timeout_s}s")
+    loop.start()
+    time.sleep(1)
+    try:
+        with Timer() as timer:
+            res = shell.run(argv, timeout=config.deploy_timeout_s + 60)
+        time.sleep(config.metrics_interval_s)  # keep the client going while old pods finish terminating
+    finally:
+        stop.set()
+        loop.join(timeout=15)
+    after = (helm_status(target, config) or {}).get("version")
+    return RollingResult(False, stats.requests, stats.failed, timer.seconds, before, after, stats.errors,
+                         f"{res.command}; client looped GET /api/tasks every 50 ms")
+
+
+def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expect_task: str) -> RecoveryResult:
+    pods = [p for p in app_pods(kube.pods(config.namespace, _selector(config, "backend"))) if is_ready(p)]
+    if not pods:
+        return RecoveryResult(skipped=True, detail="no Ready backend pod to kill")
+    victim = pods[0]["metadata"]["name"]
+    old_names = {p["metadata"]["name"] for p in pods}
+    stop, stats = threading.Event(), LoopStats()
+    loop = threading.Thread(target=client.loop, args=("/api/tasks", stop, stats), daemon=True)
+    loop.start()
+    timer = Timer().start()
+    kube.core.delete_namespaced_pod(victim, config.namespace)
+    replacement = ""
+    try:
+        while timer.elapsed < config.deploy_timeout_s:
+            current = app_pods(kube.pods(config.namespace, _selector(config, "backend")))
+            fresh = [p for p in current if p["metadata"]["name"] not in old_names and is_ready(p)]
+            ready = [p for p in current if is_ready(p)]
+            if fresh and len(ready) >= config.backend_replicas:
+                replacement = fresh[0]["metadata"]["name"]
+                break
+            time.sleep(0.5)
+        timer.stop()
+    finally:
+        stop.set()
+        loop.join(timeout=15)
+    if not replacement:
+        return RecoveryResult(False, victim, "", None, None, stats.failed, stats.requests,
+                              f"no replacement Ready within {config.deploy_timeout_s} s")
+    titles = [str(t.get("title", "")).lower() for t in client.tasks()]
+    kept = any(expect_task in t for t in titles)
+    return RecoveryResult(False, victim, replacement, timer.seconds, kept, stats.failed, stats.requests,
+                          f"kubectl delete pod {victim}; tasks after recovery: {len(titles)}")
+
+
+def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = lambda _: None) -> VerifyResult:
+    kube = Kube(api_client(target))
+    result = VerifyResult(namespace=config.namespace, release=config.release, started_at=iso_now())
+    ns = config.namespace
+    result.commands += [
+        shell.recorded(shell.command_line(target.kubectl("-n", ns, "get", "pods", "-o", "wide")), "pods and restarts"),
+        shell.recorded(shell.command_line(target.kubectl("-n", ns, "get", "svc,endpoints,ingress")),
+                       "services, endpoints, ingress"),
+    ]
+    sampler = MetricsSampler(kube, ns, config.metrics_interval_s).start()
+    client: AppClient | None = None
+    try:
+        progress("waiting for the release's pods to be Ready")
+        pods = wait_pods_ready(kube, config)
+        result.pods = [pod_report(p) for p in pods]
+        if not pods:
+            raise StepFailedError(f"no pods of release '{config.release}' in namespace '{ns}'",
+                                  "run the deploy step first (03-deploy) or check -p release / -p namespace")
+        result.services, services = _services(kube, config)
+        progress("connecting over HTTP (ingress with Host header, else port-forward)")
+        client = connect(target, ns, config.ingress_host, services)
+        result.access, result.access_note = client.access, client.access_note
+        host = f" -H 'Host: {config.ingress_host}'" if client.access == "ingress" else ""
+        result.commands.append(shell.recorded(f"curl -s{host} {client.api_base}/api/health", "backend health"))
+        result.http = [client.check("frontend page", client.front_base, "/"),
+                       client.check("frontend /healthz", client.front_base, "/healthz"),
+                       client.check("backend /api/health", client.api_base, "/api/health"),
+                       client.check("backend /api/ready", client.api_base, "/api/ready")]
+        progress("signing up and sending a chat turn that adds a task")
+        client.signup()
+        result.chat = client.chat_turn()
+        result.commands.append(shell.recorded(
+            f"curl -s{host} -X POST {client.api_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
+            f"-H 'Content-Type: application/json' -d '{{\"message\": \"{result.chat.prompt}\"}}'",
+            "one chat turn"))
+        progress(f"timing {config.health_requests} GET /api/health")
+        result.latency = client.latency("/api/health", config.health_requests)
+        if config.rolling_update:
+            progress("rolling update (helm upgrade) while a client loops on /api/tasks")
+            result.rolling = rolling_update(target, config, client)
+            result.commands.append(shell.recorded(result.rolling.detail.split(";")[0], "rolling update"))
+        else:
+            result.rolling = RollingResult(skipped=True, detail="rolling_update=false")
+        if config.kill_pod:
+            progress("deleting a backend pod and timing its replacement")
+            result.recovery = kill_backend_pod(kube, config, client, "milk")
+            result.commands.append(shell.recorded(
+                shell.command_line(target.kubectl("-n", ns, "delete", "pod", result.recovery.pod_killed or "POD")),
+                "kill a backend pod"))
+        else:
+            result.recovery = RecoveryResult(skipped=True, detail="kill_pod=false")
+        # Start phases of the pods serving now (after the roll) are what a fresh start costs.
+        final = wait_pods_ready(kube, config, timeout=60)
+        result.pods = [pod_report(p) for p in final]
+    except Exception as exc:
+        # Keep what was measured; the evidence shows where it stopped and why.
+        result.error = error_dict(exc)
+    finally:
+        result.resources = sampler.stop()
+        for pod in result.pods:
+            result.resources.declared.update({f"{pod.name}/{c}": r for c, r in pod.resources.items()})
+        try:
+            raw_pods = kube.pods(ns, _selector(config))
+            metrics = kube.pod_metrics(ns) if result.resources.available else []
+            result.diagnosis = diagnose(ns, raw_pods, kube.events(ns), metrics)
+        except Exception as exc:  # diagnosis must not hide the real error
+            result.diagnosis = Diagnosis(namespace=ns)
+            progress(f"diagnosis unavailable: {exc}")
+        if client:
+            client.close()
+        kube.close()
+    return result
