@@ -24,8 +24,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
 COPY requirements.lock ./
-# The extra CA (for TLS-intercepting egress) is added to
-# this throwaway stage's trust store only. --no-deps: the lock pins the whole tree; `pip check` proves it.
+# The extra CA (for TLS-intercepting egress) is added to this throwaway stage's trust store only.
+# --no-deps: the lock pins the whole tree, and `pip check` proves it is consistent. pip and setuptools
+# leave the virtualenv: nothing installs packages at run time.
 RUN set -eu; \
     if [ -n "${EXTRA_CA_CERTS:-}" ]; then \
       printf '%s\n' "$EXTRA_CA_CERTS" > /usr/local/share/ca-certificates/build-extra-ca.crt; \
@@ -41,17 +42,9 @@ RUN set -eu; \
 # ---- runtime: the interpreter, the virtualenv and the application code; nothing else
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
-ARG VERSION=dev
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="todo-backend" \
-      org.opencontainers.image.description="Todo AI Chatbot backend: FastAPI, MCP task tools, chat agent" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="dockerfiles/backend.Dockerfile"
 # A fixed numeric UID/GID so Kubernetes runAsUser/runAsNonRoot and file ownership line up.
 RUN groupadd --system --gid "${APP_UID}" app \
- && useradd --system --uid "${APP_UID}" --gid "${APP_UID}" --home-dir /nonexistent --no-create-home \
+ && useradd --uid "${APP_UID}" --gid "${APP_UID}" --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -64,6 +57,15 @@ WORKDIR /app
 # the only writable path is /tmp (an emptyDir in the chart).
 COPY app ./app
 RUN python -m compileall -q ./app
+# Labels last: a new version or revision does not invalidate the layers above.
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="todo-backend" \
+      org.opencontainers.image.description="Todo AI Chatbot backend: FastAPI, MCP task tools, chat agent" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="dockerfiles/backend.Dockerfile"
 USER ${APP_UID}:${APP_UID}
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

@@ -65,14 +65,22 @@ class ImageBuildPlan:
 
     def shell_command(self, tag: str) -> str:
         """The equivalent ``docker build`` a person would type (CA certs passed from a file)."""
-        parts = ["docker build", f"-f {self.dockerfile.relative_to(REPO_ROOT)}", f"-t {tag}"]
+        parts = ["docker build", f"-f {_shown_path(self.dockerfile)}", f"-t {tag}"]
         for key, value in self.buildargs.items():
             if key == "EXTRA_CA_CERTS":
                 parts.append('--build-arg EXTRA_CA_CERTS="$(cat /usr/local/share/ca-certificates/*.crt)"')
             else:
                 parts.append(f"--build-arg {key}={value}")
-        parts.append(str(self.context.relative_to(REPO_ROOT)))
+        parts.append(_shown_path(self.context))
         return " ".join(parts)
+
+
+def _shown_path(path: Path) -> str:
+    """Repo-relative when inside the repo (commands in reports work from the checkout root)."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _refuse_credentials(name: str, url: str) -> str:

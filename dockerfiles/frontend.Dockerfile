@@ -40,16 +40,8 @@ RUN npm run build \
 # ---- runtime: node plus the standalone server; no npm cache, no sources, no dev dependencies
 FROM ${NODE_IMAGE} AS runtime
 ARG APP_UID=10001
-ARG VERSION=dev
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="todo-frontend" \
-      org.opencontainers.image.description="Todo AI Chatbot web UI (Next.js standalone)" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="dockerfiles/frontend.Dockerfile"
 RUN groupadd --system --gid "${APP_UID}" app \
- && useradd --system --uid "${APP_UID}" --gid "${APP_UID}" --home-dir /nonexistent --no-create-home \
+ && useradd --uid "${APP_UID}" --gid "${APP_UID}" --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin app
 ENV NODE_ENV=production \
     NEXT_TELEMETRY_DISABLED=1 \
@@ -61,6 +53,15 @@ WORKDIR /app
 # this app (no image optimisation, no ISR); Next's cache folder .next/cache would be the only
 # candidate and is not used. /tmp (an emptyDir in the chart) is the writable path.
 COPY --from=build /src/.next/standalone ./
+# Labels last: a new version or revision does not invalidate the layers above.
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="todo-frontend" \
+      org.opencontainers.image.description="Todo AI Chatbot web UI (Next.js standalone)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="dockerfiles/frontend.Dockerfile"
 USER ${APP_UID}:${APP_UID}
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=15s --retries=3 \

@@ -11,18 +11,20 @@ Figures come from the engine in the run that reports them; nothing here is typed
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 try:  # importable both as dockerfiles.image_build and next to build_args.py
-    from dockerfiles.build_args import ImageBuildPlan, build_plan
-except ImportError:  # pragma: no cover - when dockerfiles/ itself is on sys.path
-    from build_args import ImageBuildPlan, build_plan  # type: ignore[no-redef]
+    from dockerfiles.build_args import REPO_ROOT, ImageBuildPlan, build_plan
+except ImportError:  # pragma: no cover - run as a script: dockerfiles/ itself is on sys.path
+    from build_args import REPO_ROOT, ImageBuildPlan, build_plan  # type: ignore[no-redef]
 
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
@@ -55,7 +57,8 @@ class BuildResult:
         """Whether the ``occurrence``-th step whose instruction contains the fragment came from the cache."""
         matching = [step for step in self.steps if instruction_fragment in step.instruction]
         if len(matching) <= occurrence:
-            raise KeyError(f"no build step contains {instruction_fragment!r} (steps: {[s.instruction for s in self.steps]})")
+            known = [s.instruction for s in self.steps]
+            raise KeyError(f"no build step contains {instruction_fragment!r} (steps: {known})")
         return matching[occurrence].cached
 
     def summary(self) -> dict[str, Any]:
@@ -63,7 +66,7 @@ class BuildResult:
             "tag": self.tag, "image_id": self.image_id, "seconds": round(self.seconds, 1),
             "steps": len(self.steps), "cached_steps": len(self.cached_steps),
             "base_image": self.plan.base_image, "base_source": self.plan.base_source,
-            "buildargs": {k: v for k, v in self.plan.public_buildargs().items()},
+            "buildargs": self.plan.public_buildargs(),
             "command": self.plan.shell_command(self.tag),
         }
 
@@ -82,9 +85,16 @@ def parse_build_log(lines: Iterable[str]) -> list[BuildStep]:
 
 def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto", nocache: bool = False,
                 network_mode: str | None = None, extra_args: Mapping[str, str] | None = None,
-                on_line: Callable[[str], None] | None = None, timeout: int = 3600) -> BuildResult:
-    """Build ``image`` ("backend" or "frontend") as ``tag`` with the build args this machine needs."""
+                on_line: Callable[[str], None] | None = None, timeout: int = 3600,
+                context: Path | None = None) -> BuildResult:
+    """Build ``image`` ("backend" or "frontend") as ``tag`` with the build args this machine needs.
+
+    ``context`` replaces apps/<image> (e.g. a changed copy); ``network_mode="host"`` is for engines whose
+    bridge network cannot reach the package registries.
+    """
     plan = build_plan(image, prefer_bases=prefer_bases)
+    if context is not None:
+        plan = dataclasses.replace(plan, context=Path(context))
     buildargs = {**plan.buildargs, **(extra_args or {})}
     log: list[str] = []
     image_id = ""
@@ -97,7 +107,8 @@ def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto"
     for chunk in stream:
         if "error" in chunk:
             tail = "".join(log[-25:])
-            raise ImageBuildError(f"building {tag} from {plan.dockerfile.name} failed: {chunk['error'].strip()}\n{tail}")
+            message = chunk["error"].strip()
+            raise ImageBuildError(f"building {tag} from {plan.dockerfile.name} failed: {message}\n{tail}")
         text = chunk.get("stream")
         if text:
             log.append(text)
@@ -167,7 +178,8 @@ def wait_for_http(container: Any, port: int, path: str, timeout: float = 60.0, e
         container.reload()
         if container.status in ("exited", "dead"):
             logs = container.logs(tail=40).decode(errors="replace")
-            raise ImageBuildError(f"container {container.name} exited ({container.attrs['State'].get('ExitCode')}):\n{logs}")
+            code = container.attrs["State"].get("ExitCode")
+            raise ImageBuildError(f"container {container.name} exited ({code}):\n{logs}")
         if not url:
             try:
                 url = f"http://{container_ip(container)}:{port}{path}"
@@ -189,6 +201,130 @@ def start_to_ready(client: Any, tag: str, env: Mapping[str, str], port: int, pat
     """
     started = time.monotonic()
     container = client.containers.run(tag, detach=True, environment=dict(env), **run_kwargs)
-    waited = wait_for_http(container, port, path, timeout)
-    del waited
+    wait_for_http(container, port, path, timeout)
     return container, time.monotonic() - started
+
+
+# ------------------------------------------------------------------ figures for the report
+
+ONE_LINE_CHANGE = {"backend": ("app/main.py", "\n# one-line change (image measurement)\n"),
+                   "frontend": ("app/page.tsx", "\n// one-line change (image measurement)\n")}
+READY_PROBE = {"backend": (8000, "/ready"), "frontend": (3000, "/healthz")}
+
+
+def chart_like_run_kwargs(network: str | None = None) -> dict[str, Any]:
+    """How the chart runs the apps: read-only root, /tmp as the only writable path, no privileges."""
+    kwargs: dict[str, Any] = {"read_only": True, "tmpfs": {"/tmp": "rw,size=64m"}, "cap_drop": ["ALL"],
+                              "security_opt": ["no-new-privileges"]}
+    if network:
+        kwargs["network"] = network
+    return kwargs
+
+
+@dataclass
+class ImageFigures:
+    image: str
+    tag: str
+    base_image: str
+    base_source: str
+    size_mb: float
+    layers: int
+    cold_build_s: float
+    rebuild_one_line_s: float
+    rebuild_cached_steps: int
+    rebuild_steps: int
+    start_to_ready_s: float
+    stop_s: float
+    build_command: str
+
+    def row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def one_line_change_context(image: str, workdir: Path) -> Path:
+    """A copy of apps/<image> with one line appended to one source file (the checkout stays untouched)."""
+    import shutil
+
+    source, line = ONE_LINE_CHANGE[image]
+    target = workdir / image
+    shutil.copytree(REPO_ROOT / "apps" / image, target,
+                    ignore=shutil.ignore_patterns("node_modules", ".next", "__pycache__", ".venv", "*.tsbuildinfo"))
+    with open(target / source, "a") as handle:
+        handle.write(line)
+    return target
+
+
+def measure_image(client: Any, image: str, tag: str, env: Mapping[str, str], *, prefer_bases: str = "auto",
+                  network: str | None = None, workdir: Path,
+                  on_line: Callable[[str], None] | None = None) -> ImageFigures:
+    """Cold build, size and layers, rebuild after a one-line change, start to ready, stop on SIGTERM."""
+    cold = build_image(client, image, tag, prefer_bases=prefer_bases, nocache=True, on_line=on_line)
+    facts = image_facts(client, tag)
+    changed = build_image(client, image, f"{tag}-changed", prefer_bases=prefer_bases, on_line=on_line,
+                          context=one_line_change_context(image, workdir))
+    client.images.remove(f"{tag}-changed", force=True)
+    port, path = READY_PROBE[image]
+    container, ready_s = start_to_ready(client, tag, env, port, path, **chart_like_run_kwargs(network))
+    try:
+        started = time.monotonic()
+        container.stop(timeout=30)
+        stop_s = time.monotonic() - started
+    finally:
+        container.remove(force=True)
+    return ImageFigures(
+        image=image, tag=tag, base_image=cold.plan.base_image, base_source=cold.plan.base_source,
+        size_mb=facts.size_mb, layers=facts.layers, cold_build_s=round(cold.seconds, 1),
+        rebuild_one_line_s=round(changed.seconds, 1), rebuild_cached_steps=len(changed.cached_steps),
+        rebuild_steps=len(changed.steps), start_to_ready_s=round(ready_s, 2), stop_s=round(stop_s, 2),
+        build_command=cold.plan.shell_command(tag),
+    )
+
+
+def measure_all(client: Any, prefer_bases: str = "auto", tag_suffix: str = "measure",
+                postgres_image: str = "todo-runbook/postgres:15-bookworm") -> list[ImageFigures]:
+    """Figures for both images; the backend is measured to /ready against a throwaway PostgreSQL container."""
+    import secrets
+    import tempfile
+    import uuid
+
+    run = uuid.uuid4().hex[:8]
+    network = client.networks.create(f"todo-measure-{run}", driver="bridge")
+    password = secrets.token_hex(16)
+    db = client.containers.run(postgres_image, detach=True, name=f"db-{run}", network=network.name,
+                               environment={"POSTGRES_USER": "todo", "POSTGRES_PASSWORD": password,
+                                            "POSTGRES_DB": "todo"})
+    envs = {
+        "backend": {"DATABASE_URL": f"postgresql://todo:{password}@db-{run}:5432/todo",
+                    "JWT_SECRET": secrets.token_urlsafe(48), "LOG_LEVEL": "INFO"},
+        "frontend": {"API_URL": "http://127.0.0.1:8000", "PORT": "3000", "HOSTNAME": "0.0.0.0"},
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="todo-measure-") as tmp:
+            return [measure_image(client, image, f"todo-{image}:{tag_suffix}", envs[image],
+                                  prefer_bases=prefer_bases, network=network.name, workdir=Path(tmp))
+                    for image in ("backend", "frontend")]
+    finally:
+        db.remove(force=True)
+        network.remove()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    import docker
+
+    parser = argparse.ArgumentParser(description="Measure the app images: size, layers, build and start times.")
+    parser.add_argument("--bases", default="auto", choices=["auto", "official", "offline"])
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    figures = [f.row() for f in measure_all(docker.from_env(timeout=600), prefer_bases=args.bases)]
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,13 +23,21 @@ if ! command -v go >/dev/null 2>&1; then
   exit 2
 fi
 
+mkdir -p "$CACHE/bin" "$CACHE/build"
+# One build at a time: the runbook, the Makefile and test sessions may call this script concurrently.
+exec 9>"$CACHE/build/.build-helm.lock"
+if ! flock -n 9; then
+  log "another build-helm.sh is running; waiting for it"
+  flock 9
+fi
+
 # build_helm MAJOR VERSION LINK_NAME
 build_helm() {
   local major="$1" version="$2" link_name="$3"
   local module="helm.sh/helm/${major}"
   local out_dir="$CACHE/build/helm-${version}"
   local binary="$out_dir/helm"
-  mkdir -p "$CACHE/bin" "$out_dir"
+  mkdir -p "$out_dir"
 
   if [ "$FORCE" = 0 ] && [ -x "$binary" ] && "$binary" version --short 2>/dev/null | grep -q "^${version}"; then
     log "helm ${version}: already built at $binary"
@@ -61,7 +69,8 @@ build_helm() {
     )
     log "helm ${version}: built $binary"
   fi
-  ln -sfn "$binary" "$CACHE/bin/$link_name"
+  # Relative, so the cache folder can move as a whole.
+  ln -sfn "../build/helm-${version}/helm" "$CACHE/bin/$link_name"
   log "helm ${version}: $CACHE/bin/$link_name -> $binary ($("$CACHE/bin/$link_name" version --short))"
 }
 

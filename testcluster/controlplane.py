@@ -812,7 +812,10 @@ def status(*, paths: Paths | None = None) -> dict[str, Any]:
             processes[recorded.name] = {"pid": recorded.pid, "alive": recorded.alive(),
                                         "rss_kib": procs.rss_kib(recorded.pid) if recorded.alive() else 0}
     ready = bool(facts) and ctx.ready()
-    return {"ready": ready, "server": facts.get("server"), "kubeconfig": facts.get("kubeconfig"),
+    control_plane_rss = sum(p["rss_kib"] for n, p in processes.items() if n in CONTROL_PLANE_ORDER)
+    return {"ready": ready, "control_plane_rss_kib": control_plane_rss,
+            "total_rss_kib": sum(p["rss_kib"] for p in processes.values()),
+            "server": facts.get("server"), "kubeconfig": facts.get("kubeconfig"),
             "context": facts.get("context"), "nodes": facts.get("nodes", []), "processes": processes,
             "ingress_url": facts.get("ingress_url"), "containerd_address": facts.get("containerd_address")}
 
@@ -827,5 +830,6 @@ def format_status(report: dict[str, Any]) -> str:
         total += proc["rss_kib"]
         lines.append(f"  {name:<26} pid {proc['pid']:<8} {'running' if proc['alive'] else 'DEAD':<8} "
                      f"{proc['rss_kib'] / 1024:.0f} MiB")
-    lines.append(f"  total RSS {total / 1024:.0f} MiB; nodes: {', '.join(report['nodes'])}")
+    lines.append(f"  RSS: control plane {report['control_plane_rss_kib'] / 1024:.0f} MiB, all {total / 1024:.0f} MiB; "
+                 f"nodes: {', '.join(report['nodes'])}")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ class LoadResult:
     image: str
     reference: str  # the name containerd (and the kubelet) knows it by
     seconds: float
-    bytes: int
+    bytes: int  # uncompressed image size as Docker reports it
     command: str  # what a person would type
 
 
@@ -46,38 +46,40 @@ def load_command(image: str, address: str, ctr: str = "ctr") -> str:
     )
 
 
-def load_image(image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900) -> LoadResult:
+def load_image(
+    image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900
+) -> LoadResult:
     """Stream ``image`` from the Docker engine into the node's containerd; returns timing and size."""
     if not Path(address).exists():
         raise ImageLoadError(
             f"the node's containerd socket {address} does not exist: start the test bed node first "
             "(`python -m testcluster up`)."
         )
-    inspect = subprocess.run([docker, "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True)
+    inspect = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True
+    )
     if inspect.returncode != 0:
         raise ImageLoadError(
             f"image {image!r} is not in the Docker engine ({inspect.stderr.strip()}); build it first "
             f"(e.g. `docker build -t {image} ...`)."
         )
+    size = int(inspect.stdout.strip() or 0)
     start = time.monotonic()
+    # Chained like the shell pipeline: docker's stdout is ctr's stdin, no copy through Python.
     save = subprocess.Popen([docker, "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    counted = _CountingReader(save.stdout)  # type: ignore[arg-type]
     imp = subprocess.Popen(
         [ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, "images", "import", "-"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=save.stdout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    assert imp.stdin is not None
+    assert save.stdout is not None
+    save.stdout.close()  # ctr holds the read end now; docker gets SIGPIPE if ctr dies
     try:
-        while chunk := counted.read(1 << 20):
-            imp.stdin.write(chunk)
-        imp.stdin.close()
         import_out = imp.communicate(timeout=timeout)[0].decode(errors="replace")
-        save_err = save.communicate(timeout=timeout)[1].decode(errors="replace")
-    except (BrokenPipeError, subprocess.TimeoutExpired) as error:
+        save_err = save.communicate(timeout=60)[1].decode(errors="replace")
+    except subprocess.TimeoutExpired as error:
         save.kill()
         imp.kill()
-        out = imp.stdout.read().decode(errors="replace") if imp.stdout else ""
-        raise ImageLoadError(f"loading {image} into {address} failed ({error}): {out.strip()}") from error
+        raise ImageLoadError(f"loading {image} into {address} timed out after {timeout:.0f}s") from error
     if save.returncode != 0:
         raise ImageLoadError(f"`docker save {image}` failed: {save_err.strip()}")
     if imp.returncode != 0:
@@ -88,8 +90,10 @@ def load_image(image: str, *, address: str, ctr: str = "ctr", docker: str = "doc
         capture_output=True, text=True, check=False,
     ).stdout.split()
     if reference not in listed:
-        raise ImageLoadError(f"import of {image} finished but containerd does not list {reference}: {import_out.strip()}")
-    return LoadResult(image, reference, time.monotonic() - start, counted.total, load_command(image, address, ctr))
+        raise ImageLoadError(
+            f"import of {image} finished but containerd does not list {reference}: {import_out.strip()}"
+        )
+    return LoadResult(image, reference, time.monotonic() - start, size, load_command(image, address, ctr))
 
 
 def list_images(address: str, ctr: str = "ctr") -> list[str]:
@@ -98,14 +102,3 @@ def list_images(address: str, ctr: str = "ctr") -> list[str]:
         capture_output=True, text=True, check=True,
     ).stdout
     return [line for line in out.split() if not line.startswith("sha256:")]
-
-
-class _CountingReader:
-    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
-        self.stream = stream
-        self.total = 0
-
-    def read(self, size: int) -> bytes:
-        data = self.stream.read(size)
-        self.total += len(data)
-        return data

@@ -167,7 +167,9 @@ class NodeState:
 # Small helpers
 
 
-def run(cmd: list[str], *, check: bool = True, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], *, check: bool = True, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command, captured; on failure raise NodeError with the command line and its output."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
@@ -386,7 +388,7 @@ def start_kubelet(ctx: Any, layout: NodeLayout, node_ip: str) -> Any:
         f"--node-ip={node_ip}",
         f"--root-dir={layout.kubelet_root}",
         f"--cert-dir={layout.root / 'kubelet-pki'}",
-        "--node-labels=testbed.todo-runbook.io/real=true,node-role.kubernetes.io/worker=",
+        "--node-labels=testbed.todo-runbook.io/real=true",  # kubelets may not set node-role.kubernetes.io/*
         "--v=1",
     ]
     return ctx.start_process("kubelet", argv)
@@ -876,3 +878,25 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+
+
+def memory_report(paths: Paths | None = None) -> dict[str, float]:
+    """Resident memory (MiB) of the whole test bed: every recorded process, the shims, and the pods' cgroups."""
+    paths = paths or Paths.default()
+    layout = NodeLayout(paths)
+    report: dict[str, float] = {}
+    for pidfile in sorted(paths.run_dir.glob("*.pid")) if paths.run_dir.exists() else []:
+        recorded = procs.read_pidfile(pidfile)
+        if recorded is not None and recorded.alive():
+            report[recorded.name] = round(procs.rss_kib(recorded.pid) / 1024, 1)
+    report["containerd-shims"] = round(sum(procs.rss_kib(pid) for pid in shim_pids(layout)) / 1024, 1)
+    stat = Path("/sys/fs/cgroup/memory/kubepods/memory.stat")
+    if stat.exists():
+        values = dict(line.split() for line in stat.read_text().splitlines())
+        report["pods (cgroup total_rss)"] = round(int(values.get("total_rss", 0)) / 2**20, 1)
+    report["total"] = round(sum(report.values()), 1)
+    return report

@@ -74,7 +74,7 @@ class RunbookConfig:
     profile: str = _param("dev", "values profile: helm/todo-app/values-<profile>.yaml", PROFILES)
     values_files: list[str] = _param([], "extra values files, applied after the profile's")  # noqa: RUF009
     backend_replicas: int = _param(2, "backend replicas (2+ keeps the API up during a rolling update)")
-    frontend_replicas: int = _param(1, "frontend replicas")
+    frontend_replicas: int = _param(2, "frontend replicas")
     ingress_host: str = _param("todo.local", "Host header / ingress host")
     ingress_url: str = _param("", "base URL where the ingress answers; empty: from the provider")
     deploy_timeout_s: int = _param(300, "helm --timeout, seconds")

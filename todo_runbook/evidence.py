@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import RunbookConfig
 from .errors import EvidenceMissingError
-from .shell import mask
+from .shell import mask_tree
 from .timing import iso_now, utc_now
 
 LATEST_POINTER = "LATEST"
@@ -69,7 +69,7 @@ class EvidenceStore:
         payload = {"step": step, "status": status, "recorded_at": iso_now(), "result": to_jsonable(result)}
         if error:
             payload["error"] = error
-        text = mask(json.dumps(payload, indent=2, default=str))
+        text = json.dumps(mask_tree(payload), indent=2, default=str)
         path = self.path(step)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(text + "\n")

@@ -45,10 +45,18 @@ def _local_images(names: list[str]) -> tuple[list[str], list[str]]:
 
 def load_images(target: ClusterTarget, config: RunbookConfig, built: Mapping[str, str],
                 progress: Progress = lambda _: None) -> LoadResult:
+    from .images import OFFLINE_IMAGES, ensure_offline_images
+
     wanted = sorted(set(built.values()) | set(chart_images(target, config, built)))
     have, lack = _local_images(wanted)
+    offline = sorted({OFFLINE_IMAGES[i] for i in lack if i in OFFLINE_IMAGES})
+    built_bases = []
+    if offline:  # e.g. the in-cluster PostgreSQL of the dev profile, on a machine that never built it
+        built_bases.append(ensure_offline_images(offline, progress))
+        have, lack = _local_images(wanted)
     result = LoadResult(target.provider, target.reason, target.context, target.load_method, not_local=lack,
                         commands=list(target.commands))
+    result.commands += [shell.recorded(c, "build the offline images the chart runs") for c in built_bases]
     for image in have:
         progress(f"loading {image} via {target.load_method}")
         outcome = load_image(target, image, config)

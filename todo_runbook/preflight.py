@@ -122,7 +122,7 @@ def probe_tool(name: str) -> ToolStatus:
             status.version = _first_version(result.stdout or result.stderr)
     else:
         # `docker ai` without the plugin: "docker: 'ai' is not a docker command."
-        status.detail = result.tail(3)
+        status.detail = result.tail(3).splitlines()[0] if result.tail(3) else f"exit {result.returncode}"
     return status
 
 

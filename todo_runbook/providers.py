@@ -31,6 +31,7 @@ class ClusterTarget:
     ingress_url: str = ""
     load_method: str = ""
     nodes: list[str] = field(default_factory=list)
+    containerd_address: str = ""
     commands: list[dict[str, str]] = field(default_factory=list)
 
     def kubectl(self, *args: str) -> list[str]:
@@ -138,12 +139,13 @@ def _kind(config: RunbookConfig, reason: str) -> ClusterTarget:
                          load_method="kind load docker-image")
 
 
-def _testbed(config: RunbookConfig, reason: str) -> ClusterTarget:
+def _testbed(config: RunbookConfig, reason: str, prepare: bool = True) -> ClusterTarget:
     facts = testbed_facts()
     if not facts:
-        if not config.start_cluster:
+        if not config.start_cluster or not prepare:
             raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
-                                          "start it with `make cluster-up` (python -m testcluster up)")
+                                          "start it with `make cluster-up` (python -m testcluster up); "
+                                          "`todo-runbook run` starts it itself unless -p start_cluster=false")
         up = shell.run([sys.executable, "-m", "testcluster", "up"],
                        timeout=3600, cwd=str(Path(__file__).resolve().parents[1]),
                        hint="see $TODO_RUNBOOK_CACHE/testcluster/logs/; `python -m testcluster status`")
@@ -160,7 +162,7 @@ def _testbed(config: RunbookConfig, reason: str) -> ClusterTarget:
                          facts.get("kubeconfig", str(cache_root() / "testcluster" / "kubeconfig")),
                          ingress_url=config.ingress_url or facts.get("ingress_url", ""),
                          load_method="containerd import (testcluster.images)", nodes=list(facts.get("nodes", [])),
-                         commands=commands)
+                         containerd_address=facts.get("containerd_address", ""), commands=commands)
 
 
 def _context(config: RunbookConfig, reason: str, kubeconfig: str, context: str) -> ClusterTarget:
@@ -207,7 +209,7 @@ def resolve(config: RunbookConfig, *, prepare: bool = True) -> ClusterTarget:
     elif provider == "kind":
         target = _kind(config, reason)
     elif provider == "testbed":
-        target = _testbed(config, reason)
+        target = _testbed(config, reason, prepare)
     elif provider == "context":
         context = config.kube_context or _current_context(kubeconfig)
         if not context:
@@ -243,19 +245,22 @@ def load_image(target: ClusterTarget, image: str, config: RunbookConfig) -> dict
         res = shell.run(["kind", "load", "docker-image", image, "--name", config.kind_cluster], timeout=900)
         return {"image": image, "method": "kind load docker-image", "seconds": res.seconds, "command": res.command}
     if target.provider == "testbed":
-        return _testbed_load(image)
+        return _testbed_load(image, target.containerd_address)
     return {"image": image, "method": target.load_method, "seconds": 0.0, "command": "", "skipped": True}
 
 
-def _testbed_load(image: str) -> dict[str, Any]:
-    try:
-        from testcluster import images as tc_images
-    except ImportError as exc:
-        raise RunbookError("the test bed's image loader (testcluster.images) is not available",
-                           "update the checkout; testcluster/ provides images.load") from exc
-    from .timing import Timer
+def _testbed_load(image: str, address: str) -> dict[str, Any]:
+    """The test bed's own loader: docker save | ctr images import into the node's containerd."""
+    from testcluster import images as tc_images
 
-    with Timer() as timer:
-        outcome = tc_images.load(image)
-    command = getattr(outcome, "command", "") or f"docker save {image} | ctr -n k8s.io images import -"
-    return {"image": image, "method": "containerd import", "seconds": timer.seconds, "command": command}
+    if not address:
+        raise ClusterUnreachableError("the test bed has no containerd_address in cluster.json (no real node?)",
+                                      "start the test bed with its node: `python -m testcluster up`")
+    try:
+        outcome = tc_images.load_image(image, address=address, ctr=shell.which("ctr") or "ctr")
+    except tc_images.ImageLoadError as exc:
+        raise RunbookError(f"loading {image} into the test bed failed: {exc}",
+                           "check the node (`python -m testcluster status`); rebuild the image if it is missing",
+                           ) from exc
+    return {"image": image, "method": "containerd import", "seconds": round(outcome.seconds, 3),
+            "command": outcome.command, "reference": outcome.reference, "bytes": outcome.bytes}

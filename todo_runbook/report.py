@@ -18,7 +18,7 @@ from . import plots
 from .config import RunbookConfig
 from .criteria import FAIL, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
 from .evidence import EvidenceStore, to_jsonable
-from .shell import mask
+from .shell import mask, mask_tree
 from .timing import iso_now
 
 EXIT_OK, EXIT_CRITERIA, EXIT_STEP_FAILED = 0, 1, 2
@@ -108,7 +108,7 @@ def build_report(store: EvidenceStore, config: RunbookConfig, outcomes: Sequence
         "commands": commands_by_step(evidence),
     }
     summary_path = store.run_dir / "summary.json"
-    summary_path.write_text(mask(json.dumps(summary, indent=2, default=str)) + "\n")
+    summary_path.write_text(json.dumps(mask_tree(summary), indent=2, default=str) + "\n")
     history_path = history_csv or config.path(config.outputs_dir) / "history.csv"
     history_path.parent.mkdir(parents=True, exist_ok=True)
     row = {"run_id": store.run_id, "finished_at": finished, "status": summary["status"], "exit_code": code,

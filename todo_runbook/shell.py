@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import CommandFailedError, CommandTimeoutError, ToolMissingError
 from .timing import Timer, iso_now
@@ -20,10 +21,13 @@ from .timing import Timer, iso_now
 MASK = "****"
 _registered_secrets: set[str] = set()
 
-# key=value pairs whose key names a secret; the value is masked even when nobody registered it.
+_SECRET_WORDS = r"(?:secret|password|passwd|token|api[_-]?key|apikey|databaseurl|database_url)"
+SECRET_KEY = re.compile(rf"(?i){_SECRET_WORDS}")
+# key=value / key: value / "key": "value" whose key names a secret; masked even when nobody registered it.
+# Quoted values keep their quotes (JSON stays JSON); a value opening an object or list is left alone.
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b([\w.\-]*(?:secret|password|passwd|token|api[_-]?key|apikey|databaseurl|database_url)[\w.\-]*)"
-    r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}\]]+)"
+    rf"(?i)\b([\w.\-]*{_SECRET_WORDS}[\w.\-]*)([\"']?\s*[=:]\s*)"
+    r"(\"(?:[^\"\\]|\\.)+\"|'[^']+'|(?![{\[\"'])[^\s,}\]\"']+)"
 )
 # credentials inside URLs: scheme://user:password@host
 _URL_CREDENTIALS = re.compile(r"(\w+://[^:/\s@]+:)([^@\s]+)(@)")
@@ -42,7 +46,23 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     for value in sorted({*_registered_secrets, *(s for s in secrets if s)}, key=len, reverse=True):
         text = text.replace(value, MASK)
     text = _URL_CREDENTIALS.sub(rf"\1{MASK}\3", text)
-    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return _SECRET_ASSIGNMENT.sub(_mask_assignment, text)
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    value = match.group(3)
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group(1)}{match.group(2)}{quote}{MASK}{quote}"
+
+
+def mask_tree(value: Any) -> Any:
+    """Mask a JSON-like tree: every string, plus non-empty string values under secret-looking keys."""
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(v, str) and v and SECRET_KEY.search(str(k)) else mask_tree(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_tree(v) for v in value]
+    return mask(value) if isinstance(value, str) else value
 
 
 def command_line(argv: Sequence[str], env: Mapping[str, str] | None = None, secrets: Iterable[str] = ()) -> str:

@@ -13,6 +13,11 @@ const nextConfig: NextConfig = {
   reactStrictMode: true,
   // No remote images or image optimizer downloads: everything the UI shows ships in the build.
   images: { unoptimized: true },
+  // ...so sharp and its libvips binaries (about half of the standalone output) are never loaded;
+  // keep them out of the image.
+  outputFileTracingExcludes: {
+    "*": ["node_modules/sharp/**", "node_modules/@img/**"],
+  },
 };
 
 export default nextConfig;

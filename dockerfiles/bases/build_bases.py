@@ -46,8 +46,10 @@ NODE_VERSION = "22.23.3"
 NPM_VERSION = "10.9.9"
 RECIPE_LABEL = "org.todo-runbook.recipe"
 BUILT_FROM_LABEL = "org.todo-runbook.built-from"
-# Bump when the recipe changes in a way the hashed files do not show.
-RECIPE_REVISION = "1"
+# Bump when a recipe changes in a way the hashed files do not show (the debootstrap root filesystem
+# has its own revision so that relabelling the derived images does not re-run debootstrap).
+DEBIAN_RECIPE_REVISION = "1"
+RECIPE_REVISION = "2"
 
 TAG_DEBIAN = "todo-runbook/base-debian:bookworm"
 TAG_PYTHON = "todo-runbook/base-python:3.11-bookworm"
@@ -190,8 +192,8 @@ def build_network() -> str:
 
 def debian_recipe(sources: list[AptSource]) -> str:
     # The mirror is not part of the key: the same suite from another mirror is the same content.
-    return digest(RECIPE_REVISION, "debootstrap-minbase", SUITE, ",".join(DEBOOTSTRAP_INCLUDE), DPKG_SLIM, APT_SLIM,
-                  ",".join(sorted({s.suite for s in sources})))
+    return digest(DEBIAN_RECIPE_REVISION, "debootstrap-minbase", SUITE, ",".join(DEBOOTSTRAP_INCLUDE),
+                  DPKG_SLIM, APT_SLIM, ",".join(sorted({s.suite for s in sources})))
 
 
 def debootstrap_tarball(sources: list[AptSource], recipe: str) -> Path:
@@ -287,8 +289,13 @@ def ensure_debian(force: bool) -> Outcome:
 
 
 def docker_build(tag: str, context: Path, dockerfile: Path, recipe: str, built_from: str, args: dict[str, str]) -> None:
+    name = tag.split("/", 1)[-1]
     cmd = ["docker", "build", "--pull=false", "--network", build_network(), "-t", tag, "-f", str(dockerfile),
-           "--label", f"{RECIPE_LABEL}={recipe}", "--label", f"{BUILT_FROM_LABEL}={built_from}"]
+           "--label", f"{RECIPE_LABEL}={recipe}", "--label", f"{BUILT_FROM_LABEL}={built_from}",
+           # replace the labels inherited from base-debian with this image's own
+           "--label", f"org.opencontainers.image.title=todo-runbook {name}",
+           "--label", f"org.opencontainers.image.description={built_from} (not an official image)",
+           "--label", f"org.opencontainers.image.base.name={TAG_DEBIAN}"]
     for key, value in args.items():
         cmd += ["--build-arg", f"{key}={value}"]
     env = {**os.environ, "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0")}

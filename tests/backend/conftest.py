@@ -107,7 +107,7 @@ class BackendProcess:
 
     def get(self, path: str) -> httpx.Response:
         try:
-            return httpx.get(self.base_url + path, timeout=5)
+            return httpx.get(self.base_url + path, timeout=30)
         except httpx.TransportError as exc:
             if self.process.poll() is not None:
                 raise AssertionError(f"backend exited with {self.process.returncode}:\n{self.log()}") from exc

@@ -58,17 +58,27 @@ class Helm:
     binary: Path
 
     def run(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "HELM_CACHE_HOME": str(cache_dir() / "helm-home" / "cache"),
-               "HELM_CONFIG_HOME": str(cache_dir() / "helm-home" / "config"),
-               "HELM_DATA_HOME": str(cache_dir() / "helm-home" / "data")}
+        env = {
+            **os.environ,
+            "HELM_CACHE_HOME": str(cache_dir() / "helm-home" / "cache"),
+            "HELM_CONFIG_HOME": str(cache_dir() / "helm-home" / "config"),
+            "HELM_DATA_HOME": str(cache_dir() / "helm-home" / "data"),
+        }
         result = subprocess.run([str(self.binary), *args], capture_output=True, text=True, timeout=timeout, env=env)
         if check and result.returncode != 0:
             raise HelmError(f"{self.name} {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
         return result
 
-    def template(self, *, values_files: Iterable[str] = (), sets: dict[str, SetValue] | None = None,
-                 namespace: str = "todo-app", release: str = "todo", extra: Iterable[str] = (),
-                 check: bool = True) -> subprocess.CompletedProcess[str]:
+    def template(
+        self,
+        *,
+        values_files: Iterable[str] = (),
+        sets: dict[str, SetValue] | None = None,
+        namespace: str = "todo-app",
+        release: str = "todo",
+        extra: Iterable[str] = (),
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
         args = ["template", release, str(CHART), "--namespace", namespace, "--kube-version", KUBERNETES_VERSION]
         for values_file in values_files:
             path = Path(values_file)
@@ -110,9 +120,14 @@ class Manifests:
         return [obj for obj in self.objects if obj["kind"] == kind]
 
     def one(self, kind: str, component: str | None = None) -> dict[str, Any]:
-        found = [obj for obj in self.of_kind(kind)
-                 if component is None or obj["metadata"]["labels"].get("app.kubernetes.io/component") == component]
-        assert len(found) == 1, f"expected one {kind} for component {component}, found {[o['metadata']['name'] for o in found]}"
+        found = [
+            obj
+            for obj in self.of_kind(kind)
+            if component is None or obj["metadata"]["labels"].get("app.kubernetes.io/component") == component
+        ]
+        assert len(found) == 1, (
+            f"expected one {kind} for component {component}, found {[o['metadata']['name'] for o in found]}"
+        )
         return found[0]
 
 
@@ -139,8 +154,13 @@ def kubernetes_module_dir(version: str = KUBERNETES_VERSION) -> Path:
     go = go_binary()
     if go is None:
         raise RuntimeError("Go is not installed: it is needed to fetch the Kubernetes OpenAPI spec (k8s.io/kubernetes)")
-    result = subprocess.run([go, "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-                            capture_output=True, text=True, timeout=1200, cwd="/")
+    result = subprocess.run(
+        [go, "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd="/",
+    )
     info = json.loads(result.stdout or "{}")
     if result.returncode != 0 or "Dir" not in info:
         raise RuntimeError(f"go mod download k8s.io/kubernetes@{version} failed: {info.get('Error') or result.stderr}")
@@ -189,8 +209,10 @@ class OpenAPIValidator:
             return [f"{obj.get('apiVersion')}/{obj.get('kind')} is not served by Kubernetes {KUBERNETES_VERSION}"]
         schema = {"$ref": f"#/definitions/{name}", "definitions": self.definitions}
         validator = jsonschema.Draft4Validator(schema)
-        return [f"{'/'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
-                for error in validator.iter_errors(obj)]
+        return [
+            f"{'/'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
+            for error in validator.iter_errors(obj)
+        ]
 
 
 @functools.cache

@@ -10,9 +10,9 @@ from tests.chart.chart_tools import (
     EXTERNAL_DB,
     KUBERNETES_VERSION,
     PROFILES,
-    SetValue,
     Helm,
     Manifests,
+    SetValue,
     openapi_validator,
 )
 
@@ -29,15 +29,54 @@ ALL_FEATURES: dict[str, SetValue] = {
 }
 
 EXPECTED_KINDS = {
-    "default": ["ConfigMap", "ConfigMap", "Deployment", "Deployment", "Ingress", "Pod", "Secret", "Service", "Service",
-                "ServiceAccount"],
-    "dev": ["ConfigMap", "ConfigMap", "Deployment", "Deployment", "Ingress", "PodDisruptionBudget",
-            "PodDisruptionBudget", "Pod", "Secret", "Secret", "Service", "Service", "Service", "Service",
-            "ServiceAccount", "StatefulSet"],
+    "default": [
+        "ConfigMap",
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "Ingress",
+        "Pod",
+        "Secret",
+        "Service",
+        "Service",
+        "ServiceAccount",
+    ],
+    "dev": [
+        "ConfigMap",
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "Ingress",
+        "PodDisruptionBudget",
+        "PodDisruptionBudget",
+        "Pod",
+        "Secret",
+        "Secret",
+        "Service",
+        "Service",
+        "Service",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+    ],
     # prod: credentials from an existing Secret, so the chart creates none.
-    "prod": ["ConfigMap", "ConfigMap", "Deployment", "Deployment", "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
-             "Ingress", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PodDisruptionBudget", "Pod", "Service",
-             "Service", "ServiceAccount"],
+    "prod": [
+        "ConfigMap",
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "PodDisruptionBudget",
+        "Pod",
+        "Service",
+        "Service",
+        "ServiceAccount",
+    ],
 }
 
 
@@ -65,8 +104,9 @@ def test_every_object_validates_against_the_kubernetes_openapi_schema(helm: Helm
     sets = ALL_FEATURES if features == "everything-on" else {}
     manifests = helm.render_profile(profile, sets=sets)
     validator = openapi_validator()
-    problems = {f"{obj['kind']}/{obj['metadata']['name']}": errors
-                for obj in manifests if (errors := validator.errors(obj))}
+    problems = {
+        f"{obj['kind']}/{obj['metadata']['name']}": errors for obj in manifests if (errors := validator.errors(obj))
+    }
     assert problems == {}, f"objects invalid for Kubernetes {KUBERNETES_VERSION}: {problems}"
 
 
@@ -74,9 +114,14 @@ def test_the_validator_catches_invalid_objects() -> None:
     """Guards the guard: a typo and a wrong type must both be reported."""
     validator = openapi_validator()
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-        "spec": {"replicas": "two", "selector": {}, "template": {"spec": {"containers": [
-            {"name": "x", "image": "x", "imagePullPolcy": "IfNotPresent"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {
+            "replicas": "two",
+            "selector": {},
+            "template": {"spec": {"containers": [{"name": "x", "image": "x", "imagePullPolcy": "IfNotPresent"}]}},
+        },
     }
     errors = " | ".join(validator.errors(deployment))
     assert "spec/replicas" in errors and "imagePullPolcy" in errors, errors
@@ -87,8 +132,9 @@ def test_the_validator_catches_invalid_objects() -> None:
 def test_helm3_and_helm4_render_the_same_objects(helm_binaries: dict[str, Helm], profile: str) -> None:
     # Fixed secrets: generated ones differ on every render by design.
     fixed = {"secrets.jwtSecret": "j" * 48, "postgresql.auth.password": "fixed-password-for-comparison"}
-    renders: dict[str, Manifests] = {name: helm.render_profile(profile, sets={**fixed, **ALL_FEATURES})
-                                     for name, helm in helm_binaries.items()}
+    renders: dict[str, Manifests] = {
+        name: helm.render_profile(profile, sets={**fixed, **ALL_FEATURES}) for name, helm in helm_binaries.items()
+    }
     assert renders["helm3"].objects == renders["helm4"].objects
 
 

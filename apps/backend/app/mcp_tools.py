@@ -82,20 +82,20 @@ def build_mcp_server(db: Database, tokens: TokenIssuer) -> MCPServer:
             raise ToolError(str(exc)) from None
 
     @server.tool(description="Add a task to the user's list. due_date is optional, ISO format YYYY-MM-DD.")
-    async def add_task(title: str, ctx: Context, description: str | None = None, due_date: str | None = None) -> dict:
+    async def add_task(title: str, ctx: Context, description: str | None = None, due_date: str | None = None) -> dict[str, Any]:
         return await run(ctx, lambda tasks: tasks.add(title, description, due_date))
 
     @server.tool(description="List the user's tasks. status: 'all' (default), 'pending' or 'completed'.")
-    async def list_tasks(ctx: Context, status: str = "all") -> dict:
+    async def list_tasks(ctx: Context, status: str = "all") -> dict[str, Any]:
         items = await run(ctx, lambda tasks: tasks.list(status))
         return {"status": status, "count": len(items), "tasks": items}
 
     @server.tool(description="Mark a task as completed by its id.")
-    async def complete_task(task_id: int, ctx: Context) -> dict:
+    async def complete_task(task_id: int, ctx: Context) -> dict[str, Any]:
         return await run(ctx, lambda tasks: tasks.set_completed(task_id, True))
 
     @server.tool(description="Delete a task by its id.")
-    async def delete_task(task_id: int, ctx: Context) -> dict:
+    async def delete_task(task_id: int, ctx: Context) -> dict[str, Any]:
         deleted = await run(ctx, lambda tasks: tasks.delete(task_id))
         return {"deleted": True, "task": deleted}
 
@@ -112,7 +112,7 @@ def build_mcp_server(db: Database, tokens: TokenIssuer) -> MCPServer:
         description: str | None = None,
         due_date: str | None = None,
         completed: bool | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if title is not None:
             changes["title"] = title

@@ -1,0 +1,71 @@
+"""Realistic step results, shaped as the step functions record them (evidence/<step>.json 'result')."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def build() -> dict[str, Any]:
+    def image(component: str, size: float, seconds: float, hits: int) -> dict[str, Any]:
+        return {"component": component, "image": f"todo-{component}", "tag": "3f2a9c1d0b7e",
+                "ref": f"todo-{component}:3f2a9c1d0b7e", "image_id": "sha256:3f2a9c1d0b7e", "size_mb": size,
+                "layers": 11, "seconds": seconds, "steps": 25, "cache_hits": hits,
+                "base_images": {"PYTHON_IMAGE": "todo-runbook/base-python:3.11-bookworm"}, "base_source": "offline",
+                "user": "10001:10001", "command": f"docker build -f dockerfiles/{component}.Dockerfile ...",
+                "smoke": {"ok": True, "probe": "GET /health", "seconds": 1.4, "detail": "answered 200",
+                          "skipped": False}}
+    return {"images": [image("backend", 272.4, 81.2, 3), image("frontend", 219.9, 140.5, 0)], "engine": "20.10.24",
+            "bases_built": [], "commands": [{"purpose": "build the backend image", "command": "docker build ...",
+                                             "at": "2026-11-26T09:00:00+00:00"}]}
+
+
+def deploy(seconds: float = 48.3) -> dict[str, Any]:
+    return {"release": "todo", "namespace": "todo", "chart": "helm/todo-app", "revision": 1, "status": "deployed",
+            "seconds": seconds, "images": {}, "values": {"secrets": {"jwtSecret": "****"}}, "values_files": [],
+            "command": "helm upgrade --install todo helm/todo-app", "commands": [
+                {"purpose": "install", "command": "helm upgrade --install todo helm/todo-app -n todo --wait",
+                 "at": "2026-11-26T09:01:00+00:00"}]}
+
+
+def verify(p95: float = 12.5, failed: int = 0) -> dict[str, Any]:
+    pod = json.loads((FIXTURES / "pod_ready_backend.json").read_text())
+    from todo_runbook.evidence import to_jsonable
+    from todo_runbook.kube import pod_report
+
+    report = to_jsonable(pod_report(pod))
+    frontend = copy.deepcopy(report) | {"name": "todo-frontend-1", "component": "frontend"}
+    samples = [round(5 + (i % 17) * 0.7, 2) for i in range(300)]
+    return {
+        "namespace": "todo", "release": "todo", "pods": [report, frontend], "services": [],
+        "access": "ingress", "access_note": "GET http://127.0.0.1:30080/api/health -> 200",
+        "http": [{"name": "backend /api/health", "url": "http://127.0.0.1:30080/api/health", "status": 200,
+                  "ok": True, "ms": 4.1, "detail": "{}"}],
+        "chat": {"ok": True, "task_added": True, "prompt": "add buy milk tomorrow", "reply": "Added: buy milk",
+                 "mode": "local", "tool_calls": ["add_task"], "tasks": ["buy milk"], "detail": ""},
+        "latency": {"path": "/api/health", "count": 300, "failures": 0, "p50_ms": 8.0, "p95_ms": p95, "p99_ms": 15.0,
+                    "max_ms": 16.2, "mean_ms": 8.6, "samples_ms": samples},
+        "rolling": {"skipped": False, "requests": 412, "failed": failed, "seconds": 31.0, "revision_before": 1,
+                    "revision_after": 2, "errors": [], "detail": "helm upgrade ..."},
+        "recovery": {"skipped": False, "pod_killed": "todo-backend-a", "replacement": "todo-backend-b",
+                     "seconds": 7.5, "data_kept": True, "failed_requests": 0, "requests": 80, "detail": ""},
+        "resources": {"available": True, "detail": "4 samples", "interval_s": 5.0, "samples": [
+            {"t": t, "pod": "todo-backend-1", "container": "backend", "cpu_cores": 0.01 * (i + 1),
+             "memory_bytes": 90e6 + i * 1e6} for i, t in enumerate([0.0, 5.0, 10.0, 15.0])],
+            "declared": {"todo-backend-1/backend": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                                    "limits": {"cpu": "500m", "memory": "512Mi"}}}},
+        "diagnosis": {"namespace": "todo", "findings": [], "pods_examined": 2, "events_examined": 10},
+        "started_at": "2026-11-26T09:02:00+00:00", "error": None,
+        "commands": [{"purpose": "pods", "command": "kubectl -n todo get pods", "at": "2026-11-26T09:02:00+00:00"}],
+    }
+
+
+def teardown(nothing_left: bool = True) -> dict[str, Any]:
+    return {"release": "todo", "namespace": "todo", "uninstalled": True, "namespace_deleted": True, "seconds": 12.0,
+            "images_removed": [], "cluster_stopped": False,
+            "leftovers": [] if nothing_left else ["namespace todo (Terminating)"], "nothing_left": nothing_left,
+            "commands": []}

@@ -1,0 +1,77 @@
+from todo_runbook.config import RunbookConfig
+from todo_runbook.criteria import FAIL, NOT_MEASURED, NOT_RUN, PASS, all_passed, evaluate
+
+from . import evidence_samples as samples
+
+ALL = ["build", "load", "deploy", "verify", "aiops", "teardown"]
+
+
+def ok(result):
+    return {"status": "ok", "result": result}
+
+
+def full_evidence(**overrides):
+    evidence = {"build": ok(samples.build()), "deploy": ok(samples.deploy()), "verify": ok(samples.verify()),
+                "teardown": ok(samples.teardown())}
+    evidence.update(overrides)
+    return evidence
+
+
+def by_key(table):
+    return {c.key: c for c in table}
+
+
+def test_every_criterion_measured_and_passing():
+    table = evaluate(RunbookConfig(), full_evidence(), ALL)
+    assert all(c.status == PASS for c in table), [(c.key, c.status) for c in table]
+    crit = by_key(table)
+    assert crit["backend_image_mb"].measured == 272.4 and crit["pod_start_s"].measured == 9.0
+    assert crit["health_p95_ms"].measured == 12.5 and all_passed(table)
+
+
+def test_a_missed_budget_fails():
+    config = RunbookConfig(max_backend_image_mb=250)
+    crit = by_key(evaluate(config, full_evidence(verify=ok(samples.verify(p95=700.0, failed=3))), ALL))
+    assert crit["backend_image_mb"].status == FAIL
+    assert crit["health_p95_ms"].status == FAIL and crit["rolling_failed_requests"].status == FAIL
+    assert crit["frontend_image_mb"].status == PASS
+
+
+def test_budgets_are_strict_upper_bounds():
+    config = RunbookConfig(max_deploy_s=48.3)
+    assert by_key(evaluate(config, full_evidence(), ALL))["deploy_s"].status == FAIL
+
+
+def test_a_step_that_ran_without_the_measurement_is_not_measured_and_fails():
+    verify = samples.verify()
+    verify["latency"] = None
+    verify["recovery"] = {"skipped": True}
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))
+    assert crit["health_p95_ms"].status == NOT_MEASURED and crit["health_p95_ms"].failed
+    assert crit["recovery_s"].status == NOT_MEASURED and crit["data_kept"].status == NOT_MEASURED
+    assert not all_passed(list(crit.values()))
+
+
+def test_a_failed_step_without_evidence_is_not_measured():
+    evidence = full_evidence(deploy={"status": "failed", "result": {}})
+    assert by_key(evaluate(RunbookConfig(), evidence, ALL))["deploy_s"].status == NOT_MEASURED
+
+
+def test_criteria_of_steps_not_in_the_run_do_not_fail_it():
+    table = evaluate(RunbookConfig(), {"build": ok(samples.build())}, ["build"])
+    crit = by_key(table)
+    assert crit["backend_image_mb"].status == PASS and crit["deploy_s"].status == NOT_RUN
+    assert all_passed(table)
+
+
+def test_leftovers_after_teardown_fail():
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(teardown=ok(samples.teardown(False))), ALL))
+    assert crit["teardown_clean"].status == FAIL and crit["teardown_clean"].measured is False
+
+
+def test_a_pod_that_never_became_ready_leaves_pod_start_unmeasured():
+    verify = samples.verify()
+    verify["pods"][1]["phases"]["ready"] = None
+    verify["pods"][1]["ready"] = False
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))
+    assert crit["pod_start_s"].status == NOT_MEASURED and crit["pods_ready"].status == FAIL

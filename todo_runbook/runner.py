@@ -1,0 +1,212 @@
+"""The headless runner: preflight, then papermill runs notebooks/01..06 in order into
+outputs/<run-id>/, each exported to HTML, then the report. Exit code: 0 all passed,
+1 a success criterion missed, 2 a step failed (or the input was bad).
+
+Running twice in a row works: builds hit the cache, `helm upgrade --install` upgrades, teardown
+and the next deploy leave nothing behind that trips the other.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import REPO_ROOT, STEPS, RunbookConfig
+from .errors import ConfigError, RunbookError, error_dict
+from .evidence import EvidenceStore, new_run_id, open_run
+from .preflight import preflight
+from .report import ReportResult, StepOutcome, build_report
+from .timing import Timer, iso_now
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = {
+    "build": "01-build.ipynb", "load": "02-load.ipynb", "deploy": "03-deploy.ipynb",
+    "verify": "04-verify.ipynb", "aiops": "05-aiops.ipynb", "teardown": "06-teardown.ipynb",
+}
+CLUSTER_STEPS = {"load", "deploy", "verify", "aiops", "teardown"}
+KERNEL = "python3"
+Say = Callable[[str], None]
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    exit_code: int
+    report: ReportResult | None = None
+    outcomes: list[StepOutcome] = field(default_factory=list)
+
+
+def parse_steps(text: str | Sequence[str] | None) -> list[str]:
+    if not text:
+        return list(STEPS)
+    items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
+    for item in items:
+        if item not in STEPS:
+            close = difflib.get_close_matches(item, STEPS, n=1)
+            guess = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown step '{item}'.{guess}", f"use a comma-separated subset of: {','.join(STEPS)}")
+    return [s for s in STEPS if s in items]  # always in runbook order
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"parameter '{pair}' is not in the form name=value",
+                              "write it as -p name=value, e.g. -p provider=minikube")
+        params[name.strip()] = value
+    return params
+
+
+def failing_cell(notebook: Path) -> dict[str, Any] | None:
+    """The first code cell with an error output in an executed notebook."""
+    import nbformat
+
+    if not notebook.exists():
+        return None
+    nb = nbformat.read(notebook, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return {"index": index, "source": cell.source, "ename": output.get("ename", ""),
+                        "evalue": output.get("evalue", "")[:2000]}
+    return None
+
+
+def _error_from_evalue(ename: str, evalue: str) -> dict[str, str]:
+    problem, _, remedy = evalue.partition("\n  what to do: ")
+    return {"type": ename, "kind": "step failed", "problem": problem.strip(), "remedy": remedy.strip()}
+
+
+def export_html(notebook: Path) -> Path | None:
+    from nbconvert import HTMLExporter
+
+    try:
+        body, _ = HTMLExporter(embed_images=True).from_filename(str(notebook))
+    except Exception:  # an export problem must not hide the run's result
+        return None
+    target = notebook.with_suffix(".html")
+    target.write_text(body)
+    return target
+
+
+def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: Say) -> StepOutcome:
+    import papermill as pm
+
+    source = NOTEBOOKS_DIR / NOTEBOOKS[step]
+    target = store.run_dir / NOTEBOOKS[step]
+    log_dir = store.run_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    outcome = StepOutcome(step=step, status="ok", notebook=str(target))
+    timer = Timer().start()
+    with (log_dir / f"{step}.log").open("w") as log:
+        try:
+            pm.execute_notebook(str(source), str(target), kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR),
+                                parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
+                                progress_bar=False, stdout_file=log, stderr_file=log)
+        except pm.PapermillExecutionError as exc:
+            outcome.status = "failed"
+            outcome.failing_cell = failing_cell(target)
+            recorded = store.read(step).get("error") if store.has(step) else None
+            outcome.error = recorded or _error_from_evalue(exc.ename, exc.evalue)
+        except Exception as exc:  # kernel died, notebook missing, ...
+            outcome.status = "failed"
+            outcome.error = error_dict(exc)
+    outcome.seconds = timer.stop()
+    html = export_html(target) if target.exists() else None
+    outcome.html = str(html) if html else ""
+    say(f"step {step}: {outcome.status} in {outcome.seconds:.0f} s"
+        + (f" — {outcome.error.get('problem', '')[:300]}" if outcome.error else ""))
+    return outcome
+
+
+def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore, say: Say) -> StepOutcome:
+    """Tools first (seconds), then the cluster (answers or not): bad setups fail before any build."""
+    from .providers import resolve
+
+    timer = Timer().start()
+    outcome = StepOutcome(step="preflight", status="ok")
+    result: dict[str, Any] = {"steps": steps, "tools": [], "cluster": None}
+    try:
+        pf = preflight(steps, config.provider)
+        result["tools"] = pf.tools
+        pf.raise_if_missing()
+        if CLUSTER_STEPS & set(steps):
+            target = resolve(config)
+            result["cluster"] = target
+            say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
+    except RunbookError as exc:
+        outcome.status, outcome.error = "failed", exc.as_dict()
+    outcome.seconds = timer.stop()
+    store.record("preflight", result, status=outcome.status, error=outcome.error)
+    say(f"preflight: {outcome.status}" + (f" — {outcome.error['problem']}" if outcome.error else ""))
+    return outcome
+
+
+def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run_id: str = "",
+        say: Say = lambda line: print(line, file=sys.stderr, flush=True)) -> RunOutcome:
+    """The whole runbook, headless. Bad input still yields a run folder with a report saying why."""
+    started = iso_now()
+    outputs_dir = REPO_ROOT / "outputs"
+    try:
+        config = RunbookConfig.from_sources(params)
+        outputs_dir = config.path(config.outputs_dir)
+        selected = parse_steps(steps)
+    except ConfigError as exc:
+        if isinstance(params.get("outputs_dir"), str) and params["outputs_dir"]:  # still honour where to write
+            outputs_dir = RunbookConfig().path(params["outputs_dir"])
+        return bad_input(exc, outputs_dir, run_id, started, say)
+    store = open_run(outputs_dir / (run_id or new_run_id()), outputs_dir=outputs_dir)
+    store.save_config(config)
+    say(f"run {store.run_id}: steps {','.join(selected)} -> {store.run_dir}")
+    outcomes = [run_preflight(config, selected, store, say)]
+    failed = outcomes[0].status == "failed"
+    # The notebooks receive the validated values (not the raw strings), so they validate the same way.
+    nb_params = {k: v for k, v in config.to_dict().items() if k in params or k in config.changed()}
+    for step in selected:
+        if failed:
+            outcomes.append(StepOutcome(step, "skipped", note="skipped: an earlier step failed"))
+            continue
+        say(f"step {step}: running notebooks/{NOTEBOOKS[step]}")
+        outcome = run_notebook(step, store, nb_params, say)
+        outcomes.append(outcome)
+        failed = outcome.status == "failed"
+    report = build_report(store, config, outcomes, started_at=started)
+    if "aiops" in selected:
+        from .aiops import write_cheatsheet
+
+        write_cheatsheet(outputs_dir, REPO_ROOT / "docs" / "AIOps-cheatsheet.md")
+    say(f"report: {report.report_html} (exit code {report.exit_code})")
+    return RunOutcome(store.run_dir, report.exit_code, report, outcomes)
+
+
+def bad_input(exc: ConfigError, outputs_dir: Path, run_id: str, started: str, say: Say) -> RunOutcome:
+    """Bad parameters: no step runs, but the run folder and its report say what was wrong."""
+    say(f"bad input: {exc}")
+    store = open_run(outputs_dir / (run_id or new_run_id()), outputs_dir=outputs_dir)
+    (store.run_dir / "parameters.json").write_text(json.dumps({"error": exc.as_dict()}, indent=2) + "\n")
+    outcome = StepOutcome("config", "failed", error=exc.as_dict(), note="parameters rejected before any step ran")
+    store.record("config", {}, status="failed", error=exc.as_dict())
+    report = build_report(store, RunbookConfig(), [outcome], started_at=started,
+                          history_csv=outputs_dir / "history.csv")
+    say(f"report: {report.report_html} (exit code {report.exit_code})")
+    return RunOutcome(store.run_dir, report.exit_code, report, [outcome])
+
+
+def ensure_tools_on_path() -> None:
+    """The tools the project builds live in $TODO_RUNBOOK_CACHE/bin; put it on PATH like the Makefile."""
+    from .config import cache_root
+
+    bin_dir = cache_root() / "bin"
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bin_dir.is_dir() and str(bin_dir) not in parts:
+        os.environ["PATH"] = os.pathsep.join([str(bin_dir), *parts])
