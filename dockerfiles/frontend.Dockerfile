@@ -33,9 +33,16 @@ RUN set -eu; \
 
 # ---- build: next build (standalone), then static assets and public/ copied next to server.js
 FROM deps AS build
+# sharp and its libvips binaries (about 28 MB) serve only Next's image optimiser, which this app turns
+# off (images.unoptimized in next.config.ts); the standalone trace still copies them. Build with
+# --build-arg PRUNE_IMAGE_OPTIMIZER=false if the app starts optimising images.
+ARG PRUNE_IMAGE_OPTIMIZER=true
 COPY . .
 RUN npm run build \
- && test -f .next/standalone/server.js
+ && test -f .next/standalone/server.js \
+ && if [ "$PRUNE_IMAGE_OPTIMIZER" = "true" ]; then \
+      rm -rf .next/standalone/node_modules/sharp .next/standalone/node_modules/@img; \
+    fi
 
 # ---- runtime: node plus the standalone server; no npm cache, no sources, no dev dependencies
 FROM ${NODE_IMAGE} AS runtime

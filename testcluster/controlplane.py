@@ -66,6 +66,7 @@ class Ports:
 class Network:
     service_cidr: str = "10.96.0.0/16"
     pod_cidr: str = "10.244.0.0/16"
+    simulated_pod_cidr: str = "10.250.0.0/16"
     node_cidr_mask: int = 24
     cluster_domain: str = "cluster.local"
     # Where kube-apiserver listens. Loopback unless a real node runs: then pods must reach it through
@@ -558,6 +559,8 @@ def _kwok_argv(ctx: ClusterContext, kubeconfig: Path) -> list[str]:
         "--manage-all-nodes=false", f"--manage-nodes-with-label-selector={SIMULATED_LABEL}=true",
         f"--server-address=127.0.0.1:{ctx.ports.kwok}",
         f"--node-ip={ctx.network.advertise_address}",
+        # Pod IPs of simulated pods: outside the real pod and service ranges, so nothing routes to them.
+        f"--cidr={ctx.network.simulated_pod_cidr}",
     ]
 
 

@@ -209,6 +209,52 @@ def set_sysctl(name: str, value: str) -> None:
         path.write_text(value)
 
 
+# The kubelet (protectKernelDefaults=false) sets these host sysctls to what it expects; `up` saves the
+# host's values first and `down` puts them back.
+KUBELET_SYSCTLS = ("vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
+                   "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes")
+
+
+def _sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name.replace(".", "/")
+
+
+def save_sysctls(layout: NodeLayout) -> None:
+    saved = layout.paths.cluster_dir / "node-sysctls.json"
+    if saved.exists():  # the kubelet already ran: keep the values from before it
+        return
+    values = {name: _sysctl_path(name).read_text().strip() for name in KUBELET_SYSCTLS if _sysctl_path(name).exists()}
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(values, indent=2) + "\n")
+
+
+def changed_sysctls(layout: NodeLayout) -> dict[str, tuple[str, str]]:
+    """name -> (host value before up, current value) for every sysctl that differs."""
+    saved = layout.paths.cluster_dir / "node-sysctls.json"
+    try:
+        values = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        return {}
+    changed = {}
+    for name, value in values.items():
+        current = _sysctl_path(name).read_text().strip()
+        if current != value:
+            changed[name] = (value, current)
+    return changed
+
+
+def restore_sysctls(layout: NodeLayout) -> list[str]:
+    problems = []
+    for name, (value, _current) in changed_sysctls(layout).items():
+        try:
+            _sysctl_path(name).write_text(value)
+        except OSError as error:
+            problems.append(f"restoring {name}={value}: {error}")
+    if not problems:
+        (layout.paths.cluster_dir / "node-sysctls.json").unlink(missing_ok=True)
+    return problems
+
+
 def cpu_mem_check() -> None:
     if os.geteuid() != 0:
         raise NodeError("the real node needs root (containerd, kubelet, iptables); run the test bed as root "
@@ -249,8 +295,17 @@ def ensure_pause_image(paths: Paths) -> None:
 # containerd
 
 
+def can_lower_oom_score() -> bool:
+    """True when this process may lower oom_score_adj (needs CAP_SYS_RESOURCE in the bounding set)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return bool(int(line.split()[1], 16) & (1 << 24))  # CAP_SYS_RESOURCE = 24
+    return True
+
+
 def containerd_config(layout: NodeLayout) -> str:
     cri = 'plugins."io.containerd.grpc.v1.cri"'
+    restrict_oom = not can_lower_oom_score()
     return f"""# Written by testcluster/node.py: the test bed node's own containerd (not Docker's).
 version = 2
 root = "{layout.containerd_root}"
@@ -270,6 +325,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [{cri}]
   sandbox_image = "{PAUSE_REFERENCE}"
   enable_selinux = false
+  # This machine's bounding set lacks CAP_SYS_RESOURCE, so no process may lower oom_score_adj
+  # (runc fails with "failed to update /proc/self/oom_score_adj: Permission denied" for the
+  # sandbox's -998). Clamp every adjustment to containerd's own score instead.
+  restrict_oom_score_adj = {"true" if restrict_oom else "false"}
   max_container_log_line_size = 16384
 
   [{cri}.containerd]
@@ -370,6 +429,8 @@ def kubelet_config(ctx: Any, layout: NodeLayout, node_ip: str, serving: Any) -> 
         "containerLogMaxSize": "10Mi",
         "containerLogMaxFiles": 3,
         "protectKernelDefaults": False,
+        # The kubelet would lower its own oom_score_adj to -999; without CAP_SYS_RESOURCE it cannot.
+        "oomScoreAdj": -999 if can_lower_oom_score() else 0,
     }
 
 
@@ -481,6 +542,7 @@ def kube_proxy_config(ctx: Any, kubeconfig: Path) -> dict[str, Any]:
         # Service IPs from the host itself work through OUTPUT; NodePorts on 127.0.0.1 would need
         # route_localnet=1 on the whole host, which we do not change.
         "iptables": {"localhostNodePorts": False, "syncPeriod": "10s", "minSyncPeriod": "1s"},
+        "oomScoreAdj": -999 if can_lower_oom_score() else 0,
     }
 
 
@@ -537,6 +599,7 @@ def up(ctx: Any) -> NodeState:
                         "Service; the control plane advertises 127.0.0.1 (start it with the node enabled).")
     state.node_ip = node_ip
     join_start = time.monotonic()
+    save_sysctls(layout)
     kubelet = start_kubelet(ctx, layout, node_ip)
 
     def registered_with_cidr() -> bool:
@@ -811,6 +874,7 @@ def down(ctx: Any) -> list[str]:
     problems += delete_links()
     problems += delete_iptables()
     problems += remove_cgroups()
+    problems += restore_sysctls(layout)
     for directory in layout.owned_dirs():
         if directory.exists() and not own_mounts(layout, include_netns=False):
             shutil.rmtree(directory, ignore_errors=True)
@@ -837,6 +901,7 @@ class Leftovers:
     iptables: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)
+    sysctls: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -870,6 +935,7 @@ def leftovers(paths: Paths | None = None, *, pids: dict[str, int] | None = None)
             found.iptables += [f"{binary} -t {table} {line}" for line in lines]
     found.cgroups = [str(p) for p in own_cgroups()]
     found.directories = [str(d) for d in layout.owned_dirs() if d.exists()]
+    found.sysctls = [f"{name}={now} (was {before})" for name, (before, now) in changed_sysctls(layout).items()]
     return found
 
 

@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("params", help="list every parameter with its default and meaning")
     rep = sub.add_parser("report", help="rebuild report.html and summary.json of an existing run folder")
     rep.add_argument("run_dir")
+    rep.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameter (e.g. a threshold) before re-evaluating the criteria")
     return p
 
 
@@ -96,7 +98,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     store = EvidenceStore(Path(args.run_dir))
     summary = json.loads((store.run_dir / "summary.json").read_text())
-    config = RunbookConfig.from_sources(saved=store.saved_config())
+    from .runner import parse_params
+
+    config = RunbookConfig.from_sources(parse_params(args.param), saved=store.saved_config())
     known = set(StepOutcome.__dataclass_fields__)
     outcomes = [StepOutcome(**{k: v for k, v in s.items() if k in known}) for s in summary["steps"]]
     result = build_report(store, config, outcomes, started_at=summary.get("started_at", ""))

@@ -202,20 +202,24 @@ def port_forward(target: ClusterTarget, namespace: str, service: str, port: int)
                           f"check the service exists: kubectl -n {namespace} get svc {service}")
 
 
-def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str, tuple[str, int]]) -> AppClient:
+def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str, tuple[str, int]],
+            published: list[str] | None = None) -> AppClient:
     """Through the ingress when it answers for our Host; else port-forwards to both services.
 
+    Candidates: the provider's ingress URL, then the addresses in the Ingress status (`published`).
     `services` maps component -> (service name, port)."""
     notes = []
-    if target.ingress_url:
-        ok, note = _ingress_answers(target.ingress_url, host)
+    candidates = [target.ingress_url] if target.ingress_url else []
+    candidates += [f"http://{addr}" for addr in published or [] if f"http://{addr}" not in candidates]
+    for url in candidates:
+        ok, note = _ingress_answers(url, host)
         if ok:
-            client = AppClient(target.ingress_url, target.ingress_url, host, access="ingress")
+            client = AppClient(url, url, host, access="ingress")
             client.access_note = note
             return client
         notes.append(note)
-    else:
-        notes.append("no ingress URL known for this cluster")
+    if not candidates:
+        notes.append("no ingress URL known for this cluster and none published in the Ingress status")
     fwd_backend, port_b = port_forward(target, namespace, *services["backend"])
     fwd_front, port_f = port_forward(target, namespace, *services["frontend"])
     client = AppClient(f"http://127.0.0.1:{port_b}", f"http://127.0.0.1:{port_f}", access="port-forward")

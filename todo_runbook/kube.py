@@ -123,6 +123,19 @@ class Kube:
     def deployments(self, namespace: str, selector: str = "") -> list[dict[str, Any]]:
         return self.plain(self.apps.list_namespaced_deployment(namespace, label_selector=selector).items)
 
+    def ingress_addresses(self, namespace: str, selector: str = "") -> list[str]:
+        """Addresses the ingress controller published in the Ingress status (LoadBalancer IPs or names)."""
+        from kubernetes import client
+
+        networking = client.NetworkingV1Api(self.api_client)
+        items = networking.list_namespaced_ingress(namespace, label_selector=selector).items
+        found = []
+        for ing in items:
+            for lb in (ing.status.load_balancer.ingress or []) if ing.status and ing.status.load_balancer else []:
+                if lb.ip or lb.hostname:
+                    found.append(lb.ip or lb.hostname)
+        return found
+
     def pod_metrics(self, namespace: str) -> list[dict[str, Any]]:
         data = self.custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods")
         return list(data.get("items", []))

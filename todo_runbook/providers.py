@@ -134,8 +134,9 @@ def _kind(config: RunbookConfig, reason: str) -> ClusterTarget:
         raise ClusterUnreachableError(f"kind cluster '{config.kind_cluster}' does not exist (found: {found})",
                                       f"create it: `kind create cluster --name {config.kind_cluster}` with port 80 "
                                       "mapped and ingress-nginx installed, or pass -p kind_cluster=NAME")
+    # kind's ingress guide maps the node's port 80 to the host: try it (verify falls back to a port-forward).
     return ClusterTarget("kind", reason, config.kube_context or f"kind-{config.kind_cluster}",
-                         config.kubeconfig or default_kubeconfig(), ingress_url=config.ingress_url,
+                         config.kubeconfig or default_kubeconfig(), ingress_url=config.ingress_url or "http://127.0.0.1",
                          load_method="kind load docker-image")
 
 

@@ -212,10 +212,11 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
     banner = (f"<div class='banner {'ok' if ok else 'bad'}'><b>{_e(summary['status'])}</b> — "
               f"{passed}/{counted} success criteria met; exit code {summary['exit_code']}</div>")
     prov = summary.get("provider") or {}
+    cluster = (f"cluster: {_e(prov.get('provider'))} (context {_e(prov.get('context'))}, Kubernetes "
+               f"{_e(prov.get('server_version'))}) — {_e(prov.get('reason'))}") if prov else "no cluster used"
     parts = ["<h1>Todo AI Chatbot on Kubernetes — runbook report</h1>",
              f"<p class='muted'>run <code>{_e(summary['run_id'])}</code>, {_e(summary['started_at'])} → "
-             f"{_e(summary['finished_at'])}; cluster: {_e(prov.get('provider', 'n/a'))} "
-             f"({_e(prov.get('reason', ''))}, Kubernetes {_e(prov.get('server_version', '?'))})</p>",
+             f"{_e(summary['finished_at'])}; {cluster}</p>",
              banner, "<h2>Success criteria</h2>", _criteria_html(table),
              "<h2>Steps</h2>", _steps_html(summary["steps"])]
     build, verify, aiops = _result(evidence, "build"), _result(evidence, "verify"), _result(evidence, "aiops")

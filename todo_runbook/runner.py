@@ -184,7 +184,10 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
     if "aiops" in selected:
         from .aiops import write_cheatsheet
 
-        write_cheatsheet(outputs_dir, REPO_ROOT / "docs" / "AIOps-cheatsheet.md")
+        # docs/ holds the cheatsheet of this checkout's own runs; other output folders get their own copy.
+        default = outputs_dir.resolve() == (REPO_ROOT / "outputs").resolve()
+        write_cheatsheet(outputs_dir, REPO_ROOT / "docs" / "AIOps-cheatsheet.md" if default
+                         else outputs_dir / "AIOps-cheatsheet.md")
     say(f"report: {report.report_html} (exit code {report.exit_code})")
     return RunOutcome(store.run_dir, report.exit_code, report, outcomes)
 

@@ -25,12 +25,22 @@ class TeardownResult:
     images_removed: list[str] = field(default_factory=list)
     cluster_stopped: bool = False
     leftovers: list[str] = field(default_factory=list)
+    # Released volumes the StorageClass keeps on purpose (reclaim policy Retain): the cluster's to wipe.
+    retained_volumes: list[str] = field(default_factory=list)
     nothing_left: bool | None = None
     commands: list[dict[str, str]] = field(default_factory=list)
 
 
+def retained_volumes(kube: Kube, config: RunbookConfig) -> list[str]:
+    return [f"persistentvolume {pv.metadata.name} (Released, reclaim policy Retain)"
+            for pv in kube.core.list_persistent_volume().items
+            if pv.spec.claim_ref and pv.spec.claim_ref.namespace == config.namespace
+            and pv.status.phase == "Released" and pv.spec.persistent_volume_reclaim_policy == "Retain"]
+
+
 def leftovers(kube: Kube, target: ClusterTarget, config: RunbookConfig) -> list[str]:
-    """Anything of the release that still exists: the helm release, labelled objects, the namespace."""
+    """Anything of the release that still exists: the helm release, labelled objects, the namespace,
+    volumes still bound or about to be deleted (not the ones the StorageClass retains on purpose)."""
     from kubernetes.client.rest import ApiException
 
     found = []
@@ -53,7 +63,8 @@ def leftovers(kube: Kube, target: ClusterTarget, config: RunbookConfig) -> list[
                 found.append(f"{kind} {item.metadata.namespace}/{item.metadata.name}")
     for pv in kube.core.list_persistent_volume().items:
         claim = pv.spec.claim_ref
-        if claim and claim.namespace == config.namespace and pv.status.phase != "Released":
+        retained = pv.status.phase == "Released" and pv.spec.persistent_volume_reclaim_policy == "Retain"
+        if claim and claim.namespace == config.namespace and not retained:
             found.append(f"persistentvolume {pv.metadata.name} (claim {claim.namespace}/{claim.name})")
     if config.namespace not in PROTECTED_NAMESPACES:
         try:
@@ -100,7 +111,14 @@ def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | N
         if config.stop_cluster:
             result.cluster_stopped = _stop_cluster(target, config, result)
         result.seconds = timer.stop()
-        result.leftovers = leftovers(kube, target, config) if not result.cluster_stopped else []
+        if not result.cluster_stopped:
+            # Volume provisioners delete released volumes asynchronously: give them a minute.
+            deadline = time.monotonic() + 60
+            result.leftovers = leftovers(kube, target, config)
+            while result.leftovers and time.monotonic() < deadline:
+                time.sleep(2)
+                result.leftovers = leftovers(kube, target, config)
+            result.retained_volumes = retained_volumes(kube, config)
         result.nothing_left = not result.leftovers
     finally:
         kube.close()

@@ -21,10 +21,9 @@ BACKEND_DIR = Path(__file__).resolve().parents[2] / "apps" / "backend"
 if str(BACKEND_DIR) not in sys.path:
     sys.path.insert(0, str(BACKEND_DIR))
 
-from fastapi.testclient import TestClient  # noqa: E402
-
 from app.config import Settings, normalize_database_url  # noqa: E402
 from app.main import create_app  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
 
 JWT_SECRET = "test-secret-" + "x" * 40
 READY_TIMEOUT = 120.0  # the machine is shared with heavy builds; imports alone can take seconds
@@ -131,14 +130,21 @@ def start_backend(database_url: str, log_dir: Path, extra_env: dict[str, str] | 
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)},
-        "DATABASE_URL": database_url, "JWT_SECRET": JWT_SECRET, "BCRYPT_ROUNDS": "4", "LOG_LEVEL": "INFO",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": JWT_SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "LOG_LEVEL": "INFO",
         **(extra_env or {}),
     }
     log_path = log_dir / f"backend-{port}.log"
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=BACKEND_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True,
+            cwd=BACKEND_DIR,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     return BackendProcess(port=port, process=process, log_path=log_path)
 

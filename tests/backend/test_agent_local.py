@@ -37,12 +37,18 @@ def test_add_with_due_date(client: TestClient, user: User, postgres_url: str) ->
     tomorrow = dt.date.today() + dt.timedelta(days=1)
     [(task_id, title, completed, due)] = rows(postgres_url, user)
     assert (title, completed, due) == ("buy milk", False, tomorrow)
-    assert result["tool_calls"] == [{
-        "name": "add_task", "arguments": {"title": "buy milk", "due_date": tomorrow.isoformat()},
-        "result": result["tool_calls"][0]["result"], "is_error": False,
-    }]
+    assert result["tool_calls"] == [
+        {
+            "name": "add_task",
+            "arguments": {"title": "buy milk", "due_date": tomorrow.isoformat()},
+            "result": result["tool_calls"][0]["result"],
+            "is_error": False,
+        }
+    ]
     assert result["tool_calls"][0]["result"]["id"] == task_id
-    assert f"#{task_id}" in result["reply"] and "buy milk" in result["reply"] and tomorrow.isoformat() in result["reply"]
+    assert (
+        f"#{task_id}" in result["reply"] and "buy milk" in result["reply"] and tomorrow.isoformat() in result["reply"]
+    )
 
 
 def test_list(client: TestClient, user: User) -> None:
@@ -124,11 +130,38 @@ def test_conversation_is_reloaded_from_the_database(client: TestClient, user: Us
     with TestClient(create_app(make_settings(postgres_url))) as other_replica:
         wait_ready(other_replica.get)
         response = other_replica.post(
-            "/api/chat", json={"message": "what's on my list", "conversation_id": first["conversation_id"]},
+            "/api/chat",
+            json={"message": "what's on my list", "conversation_id": first["conversation_id"]},
             headers=user.headers,
         )
     assert response.status_code == 200
     assert "buy milk" in response.json()["reply"]
     with psycopg.connect(postgres_url) as conn:
-        count = conn.execute("SELECT count(*) FROM messages WHERE conversation_id = %s", (first["conversation_id"],)).fetchone()
+        count = conn.execute(
+            "SELECT count(*) FROM messages WHERE conversation_id = %s", (first["conversation_id"],)
+        ).fetchone()
     assert count == (4,)
+
+
+def test_openai_mode_falls_back_to_local_when_the_service_is_unreachable(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a key set the Agents SDK path runs (tools listed through MCP, model called); when the
+    model service cannot be reached the local agent answers, says so, and the task is still added."""
+    from app.main import create_app
+
+    from .conftest import free_port, make_settings, sign_up, wait_ready
+
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nothing listens there
+    settings = make_settings(postgres_url, openai_api_key="sk-test-not-a-real-key", openai_model="gpt-4o-mini")
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client.get)
+        user = sign_up(client)
+        response = client.post("/api/chat", json={"message": "add buy milk"}, headers=user.headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["mode"] == "local"
+    assert "AI service is unavailable" in body["reply"]
+    assert [c["name"] for c in body["tool_calls"]] == ["add_task"]
+    assert [r[1] for r in rows(postgres_url, user)] == ["buy milk"]
+    assert "sk-test-not-a-real-key" not in response.text

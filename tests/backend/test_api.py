@@ -47,10 +47,17 @@ def test_passwords_are_stored_hashed(client: TestClient, postgres_url: str) -> N
 
 def test_task_crud(client: TestClient, user: User) -> None:
     h = user.headers
-    created = client.post("/api/tasks", json={"title": "  buy   milk ", "description": "2 litres", "due_date": "2026-12-01"}, headers=h)
+    created = client.post(
+        "/api/tasks", json={"title": "  buy   milk ", "description": "2 litres", "due_date": "2026-12-01"}, headers=h
+    )
     assert created.status_code == 201
     task = created.json()
-    assert (task["title"], task["description"], task["due_date"], task["completed"]) == ("buy milk", "2 litres", "2026-12-01", False)
+    assert (task["title"], task["description"], task["due_date"], task["completed"]) == (
+        "buy milk",
+        "2 litres",
+        "2026-12-01",
+        False,
+    )
     tid = task["id"]
 
     assert client.get(f"/api/tasks/{tid}", headers=h).json()["title"] == "buy milk"
@@ -82,7 +89,9 @@ def test_chat_and_conversation_history(client: TestClient, user: User) -> None:
     assert body["mode"] == "local"
     assert body["tool_calls"][0]["name"] == "add_task"
     conversation_id = body["conversation_id"]
-    second = client.post("/api/chat", json={"message": "what's on my list", "conversation_id": conversation_id}, headers=h)
+    second = client.post(
+        "/api/chat", json={"message": "what's on my list", "conversation_id": conversation_id}, headers=h
+    )
     assert second.json()["conversation_id"] == conversation_id
     assert "buy milk" in second.json()["reply"]
 
@@ -91,8 +100,10 @@ def test_chat_and_conversation_history(client: TestClient, user: User) -> None:
     assert conversations[0]["title"] == "add buy milk tomorrow"
     messages = client.get(f"/api/conversations/{conversation_id}/messages", headers=h).json()
     assert [(m["role"], m["content"][:14]) for m in messages] == [
-        ("user", "add buy milk t"), ("assistant", first.json()["reply"][:14]),
-        ("user", "what's on my l"), ("assistant", second.json()["reply"][:14]),
+        ("user", "add buy milk t"),
+        ("assistant", first.json()["reply"][:14]),
+        ("user", "what's on my l"),
+        ("assistant", second.json()["reply"][:14]),
     ]
     assert messages[1]["tool_calls"][0]["name"] == "add_task"
     assert messages[1]["mode"] == "local"

@@ -20,10 +20,18 @@ def detail(response) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("post", "/api/auth/signup"), ("post", "/api/auth/login"), ("post", "/api/tasks"), ("patch", "/api/tasks/1"), ("post", "/api/chat")],
+    [
+        ("post", "/api/auth/signup"),
+        ("post", "/api/auth/login"),
+        ("post", "/api/tasks"),
+        ("patch", "/api/tasks/1"),
+        ("post", "/api/chat"),
+    ],
 )
 def test_malformed_json_is_400(client: TestClient, user: User, method: str, path: str) -> None:
-    response = client.request(method, path, content=b'{"title": "x",', headers={**user.headers, "Content-Type": "application/json"})
+    response = client.request(
+        method, path, content=b'{"title": "x",', headers={**user.headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert "malformed JSON" in detail(response)
 
@@ -54,7 +62,9 @@ def test_malformed_json_is_400(client: TestClient, user: User, method: str, path
         ("post", "/api/auth/signup", {"email": "a@b.co", "password": 12345678}, "password"),
     ],
 )
-def test_wrong_types_and_values_are_422(client: TestClient, user: User, method: str, path: str, body: object, needle: str) -> None:
+def test_wrong_types_and_values_are_422(
+    client: TestClient, user: User, method: str, path: str, body: object, needle: str
+) -> None:
     task = client.post("/api/tasks", json={"title": "existing"}, headers=user.headers).json()
     response = client.request(method, path.format(id=task["id"]), json=body, headers=user.headers)
     assert response.status_code == 422, response.text
@@ -124,13 +134,21 @@ def _token(secret: str = JWT_SECRET, **claims: object) -> str:
         ("Bearer " + _token(exp=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)), "expired"),
         ("Bearer " + _token(secret="another-secret-of-a-forger-0123456789"), "invalid token"),
         ("Bearer " + _token(iss="someone-else"), "invalid token"),
-        ("Bearer " + jwt.encode({"sub": "1", "exp": 9999999999, "iss": "todo-backend"}, None, algorithm="none"), "invalid token"),
+        (
+            "Bearer " + jwt.encode({"sub": "1", "exp": 9999999999, "iss": "todo-backend"}, None, algorithm="none"),
+            "invalid token",
+        ),
         ("Bearer " + _token(sub="424242"), "no longer exists"),
     ],
 )
 def test_bad_tokens_are_401(client: TestClient, user: User, authorization: str | None, needle: str) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    for method, path in (("get", "/api/tasks"), ("post", "/api/chat"), ("get", "/api/conversations"), ("get", "/api/auth/me")):
+    for method, path in (
+        ("get", "/api/tasks"),
+        ("post", "/api/chat"),
+        ("get", "/api/conversations"),
+        ("get", "/api/auth/me"),
+    ):
         response = client.request(method, path, headers=headers, json={"message": "list"} if method == "post" else None)
         assert response.status_code == 401, (path, response.text)
         assert needle in detail(response)
@@ -163,14 +181,24 @@ def test_users_cannot_see_or_change_each_other(client: TestClient, postgres_url:
         response = client.request(method, path, json=body, headers=bob.headers)
         assert response.status_code == 404, (method, path, response.text)
     assert client.get("/api/conversations", headers=bob.headers).json() == []
-    continued = client.post("/api/chat", json={"message": "list", "conversation_id": chat["conversation_id"]}, headers=bob.headers)
+    continued = client.post(
+        "/api/chat", json={"message": "list", "conversation_id": chat["conversation_id"]}, headers=bob.headers
+    )
     assert continued.status_code == 404
 
     # Bob's agent cannot reach Alice's task by id or by title either.
-    for message in (f"mark {task['id']} done", f"delete task {task['id']}", "delete the secret task", f"rename task {task['id']} to pwned"):
+    for message in (
+        f"mark {task['id']} done",
+        f"delete task {task['id']}",
+        "delete the secret task",
+        f"rename task {task['id']} to pwned",
+    ):
         reply = client.post("/api/chat", json={"message": message}, headers=bob.headers)
         assert reply.status_code == 200
     with psycopg.connect(postgres_url) as conn:
         row = conn.execute("SELECT title, completed FROM tasks WHERE id = %s", (task["id"],)).fetchone()
     assert row == ("alice's secret", False)
-    assert [t["title"] for t in client.get("/api/tasks", headers=alice.headers).json()] == ["alice's secret", "alice private errand"]
+    assert [t["title"] for t in client.get("/api/tasks", headers=alice.headers).json()] == [
+        "alice's secret",
+        "alice private errand",
+    ]

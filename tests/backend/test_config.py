@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from app.config import ConfigError, load_settings, normalize_database_url, redact_url
 
 from .conftest import BACKEND_DIR
@@ -34,7 +33,11 @@ def test_database_url_is_normalised_for_psycopg(raw: str, expected: str) -> None
 
 @pytest.mark.parametrize(
     ("raw", "needle"),
-    [("mysql://u:p@db/todo", "PostgreSQL URL"), ("postgresql:///todo", "no host"), ("postgresql://u:p@db", "no database")],
+    [
+        ("mysql://u:p@db/todo", "PostgreSQL URL"),
+        ("postgresql:///todo", "no host"),
+        ("postgresql://u:p@db", "no database"),
+    ],
 )
 def test_bad_database_urls_are_refused_with_the_fix(raw: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
@@ -42,15 +45,23 @@ def test_bad_database_urls_are_refused_with_the_fix(raw: str, needle: str) -> No
 
 
 def test_settings_from_environment() -> None:
-    settings = load_settings({
-        "DATABASE_URL": "postgresql://u:p@db/todo?sslmode=require", "JWT_SECRET": SECRET,
-        "CORS_ORIGINS": "http://a.test, http://b.test", "LOG_LEVEL": "debug", "OPENAI_MODEL": "gpt-x",
-    })
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://u:p@db/todo?sslmode=require",
+            "JWT_SECRET": SECRET,
+            "CORS_ORIGINS": "http://a.test, http://b.test",
+            "LOG_LEVEL": "debug",
+            "OPENAI_MODEL": "gpt-x",
+        }
+    )
     assert settings.database_url == "postgresql+psycopg://u:p@db/todo?sslmode=require"
     assert settings.cors_origins == ("http://a.test", "http://b.test")
     assert settings.log_level == "DEBUG"
     assert settings.agent_mode == "local"
-    assert load_settings({"DATABASE_URL": "postgresql://u:p@db/x", "JWT_SECRET": SECRET, "OPENAI_API_KEY": "k"}).agent_mode == "openai"
+    assert (
+        load_settings({"DATABASE_URL": "postgresql://u:p@db/x", "JWT_SECRET": SECRET, "OPENAI_API_KEY": "k"}).agent_mode
+        == "openai"
+    )
     assert SECRET not in repr(settings)
 
 
@@ -81,19 +92,31 @@ def test_uvicorn_refuses_to_start_with_one_clear_line(missing: str) -> None:
     del env[missing]
     result = subprocess.run(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--port", "0"],
-        cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=BACKEND_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == [f"todo-backend: configuration error: {missing} is not set; " + lines[0].split("is not set; ", 1)[1]]
+    assert lines == [
+        f"todo-backend: configuration error: {missing} is not set; " + lines[0].split("is not set; ", 1)[1]
+    ]
     assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_migrate_command_refuses_without_database_url() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
     result = subprocess.run(
-        [sys.executable, "-m", "app.migrate"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-m", "app.migrate"],
+        cwd=BACKEND_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("todo-backend: configuration error: DATABASE_URL is not set")

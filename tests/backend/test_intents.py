@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from app.agent.intents import TaskRef, parse_intent, split_due_date
 
 TODAY = dt.date(2026, 11, 26)  # a Thursday

@@ -19,9 +19,11 @@ pytestmark = pytest.mark.postgres
 
 async def _session(url: str, token: str | None, work: Any) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with Client(streamable_http_client(url, http_client=http)) as client:
-            return await work(client)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        return await work(client)
 
 
 def run(backend: BackendProcess, token: str | None, work: Any) -> Any:
@@ -41,13 +43,22 @@ def test_tools_over_http(live_backend: BackendProcess, postgres_url: str) -> Non
         listed = await client.call_tool("list_tasks", {})
         completed = await client.call_tool("complete_task", {"task_id": task_id})
         pending = await client.call_tool("list_tasks", {"status": "pending"})
-        updated = await client.call_tool("update_task", {"task_id": task_id, "title": "buy oat milk", "completed": False})
+        updated = await client.call_tool(
+            "update_task", {"task_id": task_id, "title": "buy oat milk", "completed": False}
+        )
         deleted = await client.call_tool("delete_task", {"task_id": second.structured_content["id"]})
         missing = await client.call_tool("complete_task", {"task_id": 999999})
         bad_date = await client.call_tool("add_task", {"title": "x", "due_date": "someday"})
         return {
-            "tools": sorted(t.name for t in tools.tools), "added": added, "listed": listed, "completed": completed,
-            "pending": pending, "updated": updated, "deleted": deleted, "missing": missing, "bad_date": bad_date,
+            "tools": sorted(t.name for t in tools.tools),
+            "added": added,
+            "listed": listed,
+            "completed": completed,
+            "pending": pending,
+            "updated": updated,
+            "deleted": deleted,
+            "missing": missing,
+            "bad_date": bad_date,
             "task_id": task_id,
         }
 
@@ -57,7 +68,10 @@ def test_tools_over_http(live_backend: BackendProcess, postgres_url: str) -> Non
     assert r["listed"].structured_content["count"] == 2
     assert r["completed"].structured_content["completed"] is True
     assert [t["title"] for t in r["pending"].structured_content["tasks"]] == ["call mom"]
-    assert (r["updated"].structured_content["title"], r["updated"].structured_content["completed"]) == ("buy oat milk", False)
+    assert (r["updated"].structured_content["title"], r["updated"].structured_content["completed"]) == (
+        "buy oat milk",
+        False,
+    )
     assert r["deleted"].structured_content["deleted"] is True
     assert r["missing"].is_error and "task 999999 not found" in r["missing"].content[0].text
     assert r["bad_date"].is_error and "due_date" in r["bad_date"].content[0].text
@@ -86,7 +100,8 @@ def test_mcp_endpoint_requires_a_valid_bearer_token(live_backend: BackendProcess
     if token:
         headers["Authorization"] = f"Bearer {token}"
     response = httpx.post(
-        live_backend.base_url + "/api/mcp", headers=headers,
+        live_backend.base_url + "/api/mcp",
+        headers=headers,
         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
     )
     assert response.status_code == 401

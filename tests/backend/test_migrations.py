@@ -6,10 +6,9 @@ import threading
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, inspect
-
 from app.config import normalize_database_url
 from app.migrate import MIGRATION_LOCK_ID, current_revision, head_revision, upgrade_to_head
+from sqlalchemy import create_engine, inspect
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 import httpx
 import psycopg
 import pytest
-
 from app.migrate import head_revision
 
 from .conftest import BackendProcess, sign_up, wait_ready
@@ -34,7 +33,10 @@ def test_two_replicas_start_together_on_one_fresh_database(
     assert len(applied) == 1, "exactly one replica should have applied the migrations"
 
     # Both serve the same data: sign up on one, work on the other, continue a chat across them.
-    with httpx.Client(base_url=first.base_url, timeout=60) as a, httpx.Client(base_url=second.base_url, timeout=60) as b:
+    with (
+        httpx.Client(base_url=first.base_url, timeout=60) as a,
+        httpx.Client(base_url=second.base_url, timeout=60) as b,
+    ):
         user = sign_up(a)
         login = b.post("/api/auth/login", json={"email": user.email, "password": user.password})
         assert login.status_code == 200
@@ -42,8 +44,11 @@ def test_two_replicas_start_together_on_one_fresh_database(
         assert created.status_code == 201
         assert [t["title"] for t in a.get("/api/tasks", headers=user.headers).json()] == ["from replica two"]
         turn = a.post("/api/chat", json={"message": "add buy milk"}, headers=user.headers).json()
-        follow = b.post("/api/chat", json={"message": "what's on my list", "conversation_id": turn["conversation_id"]},
-                        headers=user.headers)
+        follow = b.post(
+            "/api/chat",
+            json={"message": "what's on my list", "conversation_id": turn["conversation_id"]},
+            headers=user.headers,
+        )
         assert follow.status_code == 200 and "buy milk" in follow.json()["reply"]
 
 
@@ -82,7 +87,11 @@ def test_process_logs_are_json_lines_without_secrets(live_backend: BackendProces
     lines = [line for line in live_backend.log().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is JSON
     request = next(e for e in entries if e.get("request_id") == "trace-me")
-    assert {k: request[k] for k in ("method", "path", "status")} == {"method": "GET", "path": "/api/tasks", "status": 200}
+    assert {k: request[k] for k in ("method", "path", "status")} == {
+        "method": "GET",
+        "path": "/api/tasks",
+        "status": 200,
+    }
     assert request["duration_ms"] >= 0
     assert sum(1 for e in entries if e.get("msg") == "request" and e.get("path") == "/api/chat") == 1
     text = "\n".join(lines)
@@ -91,7 +100,8 @@ def test_process_logs_are_json_lines_without_secrets(live_backend: BackendProces
 
 
 def test_waits_for_the_database_and_becomes_ready(
-    postgres_server, backend_factory: Callable[..., BackendProcess]  # type: ignore[no-untyped-def]
+    postgres_server,
+    backend_factory: Callable[..., BackendProcess],  # type: ignore[no-untyped-def]
 ) -> None:
     """Started before its database exists: alive but not ready, then ready once the database appears."""
     name = "late_db_" + str(int(time.time() * 1000))

@@ -72,6 +72,14 @@ def test_ingress_routes_api_to_the_backend_unchanged(helm: Helm) -> None:
     assert "rewrite-target" not in manifests.text
 
 
+def test_rewrite_target_is_refused_with_a_clear_message(helm: Helm) -> None:
+    result = helm.template(
+        sets={**EXTERNAL_DB, "ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/rewrite-target": "/"}, check=False
+    )
+    assert result.returncode != 0
+    assert "must not set nginx.ingress.kubernetes.io/rewrite-target" in result.stderr, result.stderr
+
+
 def test_ingress_values_are_honoured(helm: Helm) -> None:
     manifests = helm.render_profile(
         "default", sets={"ingress.className": "traefik", "ingress.host": "chat.example.org"}

@@ -4,7 +4,10 @@ and the /api forwarding to API_URL read at run time."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +16,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.frontend.conftest import ServerProcess, StandaloneBuild, free_loopback_port, start_frontend
+from tests.frontend.conftest import (
+    FRONTEND_DIR,
+    ServerProcess,
+    StandaloneBuild,
+    free_loopback_port,
+    node_env,
+    start_frontend,
+)
 
 pytestmark = pytest.mark.slow  # needs `next build` once (about a minute)
 
@@ -121,3 +131,23 @@ def test_api_url_unset_is_a_clear_503(frontend_build: StandaloneBuild, tmp_path:
         assert "API_URL is not set" in response.json()["detail"]
     finally:
         server.stop()
+
+
+def test_build_succeeds_without_any_network(frontend_dependencies: str, tmp_path: Path) -> None:
+    """`next build` in a fresh network namespace (no interface but a down loopback): anything the build
+    tried to fetch (a Google font, a remote asset, telemetry) would fail it."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        pytest.skip("needs root and util-linux unshare to build inside an empty network namespace")
+    probe = subprocess.run([unshare, "-n", "true"], capture_output=True, text=True, timeout=30, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a network namespace here: {probe.stderr.strip()}")
+    copy = tmp_path / "frontend"
+    shutil.copytree(FRONTEND_DIR, copy, symlinks=True,
+                    ignore=shutil.ignore_patterns(".next", "*.tsbuildinfo", "next-env.d.ts"))
+    result = subprocess.run([unshare, "-n", "--", frontend_dependencies, "run", "build"], cwd=copy,
+                            env=node_env(), capture_output=True, text=True, timeout=1800, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"the build failed without network:\n{output[-4000:]}"
+    assert (copy / ".next" / "standalone" / "server.js").is_file()
+    assert (copy / ".next" / "standalone" / ".next" / "static").is_dir()

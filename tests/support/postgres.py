@@ -123,11 +123,11 @@ def _find_bindir() -> Path:
     if override:
         bindir = Path(override)
         if not (bindir / "initdb").exists():
-            raise PostgresStartError(f"TODO_RUNBOOK_PG_BINDIR={override} has no initdb; point it at a PostgreSQL bin folder")
+            raise PostgresStartError(
+                f"TODO_RUNBOOK_PG_BINDIR={override} has no initdb; point it at a PostgreSQL bin folder"
+            )
         return bindir
-    result = subprocess.run(
-        [str(ENSURE_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
-    )
+    result = subprocess.run([str(ENSURE_SCRIPT)], capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()
         reason = message[-1] if message else f"exit {result.returncode}"
@@ -169,10 +169,23 @@ def start_postgres(base_dir: Path | None = None) -> PostgresServer:
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     init = subprocess.run(
         [
-            str(bindir / "initdb"), "-D", str(datadir), "-U", SUPERUSER, "--encoding=UTF8",
-            "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--no-instructions",
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            SUPERUSER,
+            "--encoding=UTF8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "--no-instructions",
         ],
-        capture_output=True, text=True, timeout=300, check=False, env=env, **owner,  # type: ignore[arg-type]
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+        **owner,  # type: ignore[arg-type]
     )
     pwfile.unlink(missing_ok=True)
     if init.returncode != 0:
@@ -187,21 +200,38 @@ def start_postgres(base_dir: Path | None = None) -> PostgresServer:
     last_error = ""
     for _attempt in range(3):  # another process may grab the free port between probe and bind
         port = _free_loopback_port()
-        options = " ".join([
-            f"-c listen_addresses={listen}", f"-c port={port}", f"-c unix_socket_directories={root}",
-            # A throwaway cluster: durability is not needed, speed is.
-            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-            "-c max_connections=300", "-c shared_buffers=64MB",
-            *ssl_options,
-        ])
+        options = " ".join(
+            [
+                f"-c listen_addresses={listen}",
+                f"-c port={port}",
+                f"-c unix_socket_directories={root}",
+                # A throwaway cluster: durability is not needed, speed is.
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=300",
+                "-c shared_buffers=64MB",
+                *ssl_options,
+            ]
+        )
         start = subprocess.run(
             [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(log_file), "-o", options, "-w", "-t", "60", "start"],
-            capture_output=True, text=True, timeout=120, check=False, env=env, **owner,  # type: ignore[arg-type]
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+            **owner,  # type: ignore[arg-type]
         )
         if start.returncode == 0:
             server = PostgresServer(
-                host="127.0.0.1", port=port, user=SUPERUSER, password=password,
-                datadir=datadir, bindir=bindir, log_file=log_file,
+                host="127.0.0.1",
+                port=port,
+                user=SUPERUSER,
+                password=password,
+                datadir=datadir,
+                bindir=bindir,
+                log_file=log_file,
             )
             _wait_until_accepting(server)
             return server
@@ -217,9 +247,27 @@ def _self_signed_certificate(root: Path, owner: dict[str, object]) -> list[str]:
         return []
     cert, key = root / "server.crt", root / "server.key"
     made = subprocess.run(
-        ["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost",
-         "-newkey", "rsa:2048", "-keyout", str(key), "-out", str(cert)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "2",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if made.returncode != 0:
         return []
@@ -256,7 +304,11 @@ def stop_postgres(server: PostgresServer) -> None:
     owner = _run_as_owner_kwargs()
     subprocess.run(
         [str(server.bindir / "pg_ctl"), "-D", str(server.datadir), "-m", "fast", "-w", "-t", "60", "stop"],
-        capture_output=True, text=True, timeout=120, check=False, **owner,  # type: ignore[arg-type]
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **owner,  # type: ignore[arg-type]
     )
     shutil.rmtree(server.datadir.parent, ignore_errors=True)
 

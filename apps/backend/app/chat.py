@@ -43,7 +43,9 @@ def conversation_title(message: str) -> str:
     return title if len(title) <= 60 else title[:57] + "..."
 
 
-def _start_turn(db: Database, user_id: int, conversation_id: int | None, message: str, keep: int) -> tuple[int, list[dict[str, str]]]:
+def _start_turn(
+    db: Database, user_id: int, conversation_id: int | None, message: str, keep: int
+) -> tuple[int, list[dict[str, str]]]:
     """Find or create the conversation, load its recent history, store the user's message."""
     with db.session() as session:
         if conversation_id is None:
@@ -60,20 +62,31 @@ def _start_turn(db: Database, user_id: int, conversation_id: int | None, message
             if conversation is None:
                 raise ConversationNotFound(conversation_id)
             recent = session.scalars(
-                select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id.desc()).limit(keep)
+                select(Message)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.id.desc())
+                .limit(keep)
             ).all()
             history = [{"role": m.role, "content": m.content} for m in reversed(recent)]
-        session.add(Message(conversation_id=conversation.id, user_id=user_id, role="user", content=message, tool_calls=[]))
+        session.add(
+            Message(conversation_id=conversation.id, user_id=user_id, role="user", content=message, tool_calls=[])
+        )
         conversation.updated_at = func.now()
         return conversation.id, history
 
 
 def _finish_turn(db: Database, user_id: int, conversation_id: int, result: ChatResult) -> None:
     with db.session() as session:
-        session.add(Message(
-            conversation_id=conversation_id, user_id=user_id, role="assistant", content=result.reply,
-            tool_calls=result.tool_calls, mode=result.mode,
-        ))
+        session.add(
+            Message(
+                conversation_id=conversation_id,
+                user_id=user_id,
+                role="assistant",
+                content=result.reply,
+                tool_calls=result.tool_calls,
+                mode=result.mode,
+            )
+        )
         conversation = session.get(Conversation, conversation_id)
         if conversation is not None:
             conversation.updated_at = func.now()
@@ -94,7 +107,9 @@ async def run_chat(
     return result
 
 
-async def _answer(settings: Settings, toolbox: McpToolbox, message: str, history: list[dict[str, str]]) -> tuple[str, str]:
+async def _answer(
+    settings: Settings, toolbox: McpToolbox, message: str, history: list[dict[str, str]]
+) -> tuple[str, str]:
     if settings.openai_api_key:
         agent = OpenAIAgent(toolbox, settings.openai_api_key, settings.openai_model)
         try:
@@ -102,8 +117,10 @@ async def _answer(settings: Settings, toolbox: McpToolbox, message: str, history
         except Exception as exc:  # the model service is outside our control: network, quota, bad key
             log.warning("openai agent failed", extra={"error_type": type(exc).__name__})
             if toolbox.calls:
-                return ("The AI service failed part-way through; the tool calls listed were made. "
-                        "Please check your list and try again."), agent.mode
+                return (
+                    "The AI service failed part-way through; the tool calls listed were made. "
+                    "Please check your list and try again."
+                ), agent.mode
             local_reply = await LocalAgent(toolbox).respond(message)
             return f"{local_reply}\n(The AI service is unavailable, so the local assistant answered.)", LocalAgent.mode
     return await LocalAgent(toolbox).respond(message), LocalAgent.mode

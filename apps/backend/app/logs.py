@@ -10,7 +10,9 @@ from typing import Any
 
 # Attributes every LogRecord has; anything else came in through `extra=` and is emitted as a field.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "color_message",  # uvicorn adds an ANSI-coloured copy of its message
+    "message",
+    "asctime",
+    "color_message",  # uvicorn adds an ANSI-coloured copy of its message
 }
 
 

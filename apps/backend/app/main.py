@@ -36,6 +36,12 @@ log = logging.getLogger("app")
 MIGRATION_RETRY_MAX_SECONDS = 10.0
 
 
+def _warm_up() -> None:
+    """Import what the first chat turn would otherwise load on demand (the MCP client validates tool
+    results with jsonschema, whose import can take seconds), so readiness means fast answers."""
+    import jsonschema  # noqa: F401
+
+
 async def _migrate_until_done(state: AppState) -> None:
     """Apply (or, with RUN_MIGRATIONS=false, wait for) the schema; retry while the database is away.
     Readiness stays false until this succeeds, liveness stays true."""
@@ -48,6 +54,7 @@ async def _migrate_until_done(state: AppState) -> None:
                 revision = await asyncio.to_thread(current_revision, state.db.engine)
                 if revision != head_revision():
                     raise RuntimeError(f"schema at {revision}, waiting for {head_revision()} (RUN_MIGRATIONS=false)")
+            await asyncio.to_thread(_warm_up)
             state.readiness.revision = revision
             state.readiness.migrated = True
             state.readiness.last_error = None
@@ -55,7 +62,9 @@ async def _migrate_until_done(state: AppState) -> None:
             return
         except Exception as exc:
             state.readiness.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.warning("database not ready, retrying", extra={"error": state.readiness.last_error, "retry_in_s": delay})
+            log.warning(
+                "database not ready, retrying", extra={"error": state.readiness.last_error, "retry_in_s": delay}
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, MIGRATION_RETRY_MAX_SECONDS)
 
@@ -85,8 +94,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        log.info("starting", extra={"version": __version__, "database": redact_url(settings.database_url),
-                                    "agent_mode": settings.agent_mode})
+        log.info(
+            "starting",
+            extra={
+                "version": __version__,
+                "database": redact_url(settings.database_url),
+                "agent_mode": settings.agent_mode,
+            },
+        )
         migration = asyncio.create_task(_migrate_until_done(state))
         state.background.append(migration)
         async with mcp_endpoint.session_manager.run():
@@ -95,8 +110,14 @@ def create_app(settings: Settings) -> FastAPI:
         db.dispose()
         log.info("stopped")
 
-    app = FastAPI(title="Todo AI Chatbot API", version=__version__, lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="Todo AI Chatbot API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.todo = state
 
     @app.exception_handler(RequestValidationError)
@@ -112,8 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(InterfaceError)
     async def on_database_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"error_type": type(exc).__name__})
-        return JSONResponse({"detail": "database unavailable; try again shortly"}, status_code=503,
-                            headers={"Retry-After": "2"})
+        return JSONResponse(
+            {"detail": "database unavailable; try again shortly"}, status_code=503, headers={"Retry-After": "2"}
+        )
 
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -124,7 +146,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=False,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Mcp-Session-Id", "Mcp-Protocol-Version"],
             expose_headers=["X-Request-ID"],

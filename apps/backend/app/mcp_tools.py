@@ -48,8 +48,7 @@ def build_mcp_server(db: Database, tokens: TokenIssuer) -> MCPServer:
         name="todo-tasks",
         version="0.1.0",
         instructions=(
-            "Manage the signed-in user's todo list. Task ids come from list_tasks. "
-            "Dates are ISO format (YYYY-MM-DD)."
+            "Manage the signed-in user's todo list. Task ids come from list_tasks. Dates are ISO format (YYYY-MM-DD)."
         ),
     )
 
@@ -82,7 +81,9 @@ def build_mcp_server(db: Database, tokens: TokenIssuer) -> MCPServer:
             raise ToolError(str(exc)) from None
 
     @server.tool(description="Add a task to the user's list. due_date is optional, ISO format YYYY-MM-DD.")
-    async def add_task(title: str, ctx: Context, description: str | None = None, due_date: str | None = None) -> dict[str, Any]:
+    async def add_task(
+        title: str, ctx: Context, description: str | None = None, due_date: str | None = None
+    ) -> dict[str, Any]:
         return await run(ctx, lambda tasks: tasks.add(title, description, due_date))
 
     @server.tool(description="List the user's tasks. status: 'all' (default), 'pending' or 'completed'.")
@@ -160,11 +161,17 @@ class McpHttpEndpoint:
 
 async def _json_response(send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
     payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *extra],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *extra,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

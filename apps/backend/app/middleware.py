@@ -16,7 +16,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests served", ["method", "route", "status"])
 HTTP_DURATION = Histogram(
-    "http_request_duration_seconds", "HTTP request duration", ["method", "route"],
+    "http_request_duration_seconds",
+    "HTTP request duration",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -86,8 +88,11 @@ async def _plain_json(send: Send, status: int, detail: str) -> None:
     import json
 
     body = json.dumps({"detail": detail}).encode()
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -55,7 +55,10 @@ class TokenIssuer:
         """The user id a valid token stands for; raises :class:`TokenError` otherwise."""
         try:
             claims = jwt.decode(
-                token, self.secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
                 options={"require": ["exp", "sub", "iss"]},
             )
         except jwt.ExpiredSignatureError:

@@ -108,8 +108,11 @@ class TaskService:
 
     def add(self, title: str, description: str | None = None, due_date: str | dt.date | None = None) -> dict[str, Any]:
         task = Task(
-            user_id=self.user_id, title=clean_title(title), description=clean_description(description),
-            due_date=parse_due_date(due_date), completed=False,
+            user_id=self.user_id,
+            title=clean_title(title),
+            description=clean_description(description),
+            due_date=parse_due_date(due_date),
+            completed=False,
         )
         self.session.add(task)
         self.session.flush()

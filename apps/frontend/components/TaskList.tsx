@@ -22,6 +22,15 @@ export function TaskList({ api, version }: { api: ApiClient; version: number }) 
     void load();
   }, [load, version]);
 
+  // Changes made elsewhere (another tab, an outside MCP client) show up when the user comes back.
+  useEffect(() => {
+    const onVisible = () => {
+      if (document.visibilityState === "visible") void load();
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    return () => document.removeEventListener("visibilitychange", onVisible);
+  }, [load]);
+
   async function act(taskId: number, action: () => Promise<unknown>) {
     setBusyId(taskId);
     try {

@@ -107,6 +107,9 @@ Included by every workload template so a render fails before anything is applied
 {{- if and .Values.postgresql.enabled .Values.secrets.databaseUrl }}
 {{- fail "secrets.databaseUrl and postgresql.enabled=true contradict each other: the backend would ignore the in-cluster database. Set one of them." }}
 {{- end }}
+{{- if hasKey .Values.ingress.annotations "nginx.ingress.kubernetes.io/rewrite-target" }}
+{{- fail "ingress.annotations must not set nginx.ingress.kubernetes.io/rewrite-target: it would send every /api/... call to the backend as /, and the backend serves its routes under /api. Remove the annotation; the chart routes /api to the backend unchanged." }}
+{{- end }}
 {{- if eq .Values.profile "prod" }}
 {{- range $component := list "backend" "frontend" }}
 {{- $tag := (index $.Values $component).image.tag | toString }}
@@ -126,6 +129,7 @@ reason. Call with a list of check ids: (include "todo-app.checkovSkips" (list "C
   "CKV_K8S_15" "pullPolicy is a value defaulting to IfNotPresent: Always would try to pull images loaded into the node and fail"
   "CKV_K8S_43" "images are pinned by tag (a commit SHA in prod); a digest is not known when images are loaded into the node"
   "CKV_K8S_35" "the app reads its settings from environment variables (12-factor); values come from Secrets by secretKeyRef, never from literals"
+  "CKV_K8S_40" "the database runs as the postgres user of its image (UID 999, like the official image): initdb refuses a UID without a passwd entry"
   "CKV_K8S_8" "a helm test hook pod runs one check and exits; a liveness probe has nothing to watch"
   "CKV_K8S_9" "a helm test hook pod runs one check and exits; it serves no traffic, so no readiness probe"
   "CKV2_K8S_6" "a short-lived helm test hook pod; the app pods are covered by networkPolicy.enabled"

@@ -115,11 +115,17 @@ _RULES: list[tuple[str, str]] = [
     (r"(?:uncomplete|reopen|re-open|undo|unmark|uncheck|untick)\s+" + _REF, "uncomplete"),
     # complete
     (r"(?:mark|set|flag|check off|tick off)\s+" + _REF + r"\s+(?:as\s+)?" + _DONE, "complete"),
-    (r"(?:complete|finish|check off|tick off|done with|i (?:have |'ve )?(?:finished|completed|done))\s+" + _REF, "complete"),
+    (
+        r"(?:complete|finish|check off|tick off|done with|i (?:have |'ve )?(?:finished|completed|done))\s+" + _REF,
+        "complete",
+    ),
     (r"(?:check|tick)\s+" + _REF + r"\s+off", "complete"),
     (_REF + r"\s+(?:is\s+)?" + _DONE, "complete"),
     # delete
-    (r"(?:delete|remove|drop|erase|cancel|get rid of|forget(?: about)?)\s+" + _REF + r"(?:\s+from (?:my|the) list)?", "delete"),
+    (
+        r"(?:delete|remove|drop|erase|cancel|get rid of|forget(?: about)?)\s+" + _REF + r"(?:\s+from (?:my|the) list)?",
+        "delete",
+    ),
 ]
 
 _LIST_PATTERNS = [
@@ -171,7 +177,12 @@ def parse_intent(message: str, today: dt.date) -> Intent:
             return Intent(kind="list", status=_status_in(re.sub(r"\b(?:todo|to do|to-do) list\b", "list", lowered)))
     match = re.fullmatch(_ADD_PREFIX + r"(.+)", text, re.IGNORECASE)
     if match:
-        body = re.sub(r"\s+(?:to|on|onto|in)\s+(?:my|the)\s+(?:todo\s+|to-do\s+|task\s+)?list$", "", match.group(1), flags=re.IGNORECASE)
+        body = re.sub(
+            r"\s+(?:to|on|onto|in)\s+(?:my|the)\s+(?:todo\s+|to-do\s+|task\s+)?list$",
+            "",
+            match.group(1),
+            flags=re.IGNORECASE,
+        )
         title, due = split_due_date(body.strip(), today)
         title = title.strip().strip("\"'").strip()
         if title:

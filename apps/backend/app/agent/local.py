@@ -11,13 +11,15 @@ from app.agent.toolbox import McpToolbox
 
 def _describe(task: dict[str, Any]) -> str:
     due = f", due {task['due_date']}" if task.get("due_date") else ""
-    return f"#{task['id']} \"{task['title']}\"{due}"
+    return f'#{task["id"]} "{task["title"]}"{due}'
 
 
 def _format_list(tasks: list[dict[str, Any]], status: str) -> str:
     label = {"pending": "pending tasks", "completed": "completed tasks"}.get(status, "tasks")
     if not tasks:
-        return "Your list is empty. Add one with 'add buy milk tomorrow'." if status == "all" else f"You have no {label}."
+        return (
+            "Your list is empty. Add one with 'add buy milk tomorrow'." if status == "all" else f"You have no {label}."
+        )
     lines = [f"You have {len(tasks)} {label if len(tasks) != 1 else label[:-1]}:"]
     for task in tasks:
         mark = "[x]" if task["completed"] else "[ ]"
@@ -79,10 +81,16 @@ class LocalAgent:
             return None, f"I couldn't find a task matching \"{ref.words}\". Say 'what's on my list' to see your tasks."
         if len(matches) > 1:
             options = ", ".join(_describe(t) for t in matches[:5])
-            return None, f"Several tasks match \"{ref.words}\": {options}. Which one? Use its number, e.g. 'mark {matches[0]['id']} done'."
+            return (
+                None,
+                f'Several tasks match "{ref.words}": {options}. '
+                f"Which one? Use its number, e.g. 'mark {matches[0]['id']} done'.",
+            )
         return matches[0]["id"], None
 
-    async def _act_on(self, intent: Intent, tool: str, extra: dict[str, Any], prefer_completed: bool | None) -> tuple[dict[str, Any] | None, str | None]:
+    async def _act_on(
+        self, intent: Intent, tool: str, extra: dict[str, Any], prefer_completed: bool | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
         assert intent.ref is not None
         task_id, problem = await self._resolve(intent.ref, prefer_completed)
         if task_id is None:
@@ -106,4 +114,4 @@ class LocalAgent:
 
     async def _do_rename(self, intent: Intent) -> str:
         task, problem = await self._act_on(intent, "update_task", {"title": intent.title}, prefer_completed=None)
-        return problem or f"Renamed task #{task['id']} to \"{task['title']}\"."  # type: ignore[index]
+        return problem or f'Renamed task #{task["id"]} to "{task["title"]}".'  # type: ignore[index]

@@ -39,10 +39,15 @@ class OpenAIAgent:
                 result = await self.toolbox.call(_name, arguments)
                 return json.dumps(result.data) if result.ok else f"error: {result.error}"
 
-            tools.append(FunctionTool(
-                name=name, description=spec["description"], params_json_schema=spec["input_schema"],
-                on_invoke_tool=invoke, strict_json_schema=False,
-            ))
+            tools.append(
+                FunctionTool(
+                    name=name,
+                    description=spec["description"],
+                    params_json_schema=spec["input_schema"],
+                    on_invoke_tool=invoke,
+                    strict_json_schema=False,
+                )
+            )
         return tools
 
     async def respond(self, message: str, history: list[dict[str, str]]) -> str:

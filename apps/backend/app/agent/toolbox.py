@@ -36,8 +36,7 @@ class McpToolbox:
     async def list_tool_specs(self) -> list[dict[str, Any]]:
         result = await self.client.list_tools()
         return [
-            {"name": t.name, "description": t.description or "", "input_schema": t.input_schema}
-            for t in result.tools
+            {"name": t.name, "description": t.description or "", "input_schema": t.input_schema} for t in result.tools
         ]
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:

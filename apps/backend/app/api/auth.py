@@ -56,5 +56,3 @@ def me(auth: Annotated[Auth, Depends(signed_in)]) -> UserOut:
     user = auth.session.get(User, auth.user_id)
     assert user is not None  # signed_in checked it
     return _user_out(user)
-
-

@@ -29,13 +29,20 @@ async def chat(body: ChatRequest, request: Request, auth: AuthDep) -> Any:
         result = await run_chat(state.settings, state.db, state.mcp, auth.user_id, body.message, body.conversation_id)
     except ConversationNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    return {"conversation_id": result.conversation_id, "reply": result.reply, "tool_calls": result.tool_calls, "mode": result.mode}
+    return {
+        "conversation_id": result.conversation_id,
+        "reply": result.reply,
+        "tool_calls": result.tool_calls,
+        "mode": result.mode,
+    }
 
 
 @router.get("/conversations", response_model=list[ConversationOut])
 def conversations(auth: AuthDep) -> Any:
     rows = auth.session.scalars(
-        select(Conversation).where(Conversation.user_id == auth.user_id).order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        select(Conversation)
+        .where(Conversation.user_id == auth.user_id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     ).all()
     return [ConversationOut(id=c.id, title=c.title, created_at=c.created_at, updated_at=c.updated_at) for c in rows]
 
@@ -47,8 +54,12 @@ def messages(conversation_id: Annotated[int, Path(ge=1, le=INT32_MAX)], auth: Au
     )
     if owned is None:
         raise HTTPException(404, f"conversation {conversation_id} not found")
-    rows = auth.session.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)).all()
+    rows = auth.session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    ).all()
     return [
-        MessageOut(id=m.id, role=m.role, content=m.content, tool_calls=m.tool_calls, mode=m.mode, created_at=m.created_at)
+        MessageOut(
+            id=m.id, role=m.role, content=m.content, tool_calls=m.tool_calls, mode=m.mode, created_at=m.created_at
+        )
         for m in rows
     ]

@@ -37,7 +37,9 @@ async def ready(request: Request) -> JSONResponse:
     try:
         revision = await run_in_threadpool(check)
     except Exception as exc:  # any database failure means "not ready", never a 500
-        return JSONResponse({"status": "not ready", "detail": f"database unreachable: {type(exc).__name__}"}, status_code=503)
+        return JSONResponse(
+            {"status": "not ready", "detail": f"database unreachable: {type(exc).__name__}"}, status_code=503
+        )
     expected = head_revision()
     if revision != expected:
         return JSONResponse(

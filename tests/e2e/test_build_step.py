@@ -1,0 +1,37 @@
+"""The build step alone through the real runner: a real engine, real images, no cluster needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def test_build_only_run_measures_both_images(docker_client, tmp_path):
+    outputs = tmp_path / "outputs"
+    proc = subprocess.run([sys.executable, "-m", "todo_runbook", "run", "--steps", "build", "--run-id", "b1",
+                           "-p", f"outputs_dir={outputs}"], capture_output=True, text=True, cwd=REPO, timeout=3600)
+    run_dir = outputs / "b1"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert [s["status"] for s in summary["steps"]] == ["ok", "ok"], summary["steps"]
+    criteria = {c["key"]: c for c in summary["criteria"]}
+    for key in ("frontend_image_mb", "backend_image_mb", "containers_smoke_run"):
+        assert criteria[key]["status"] in ("pass", "fail") and criteria[key]["measured"] is not None
+    assert all(c["status"] == "not in this run" for c in criteria.values() if c["step"] != "build")
+    assert proc.returncode == (0 if all(criteria[k]["status"] == "pass" for k in criteria
+                                        if criteria[k]["step"] == "build") else 1)
+    client = docker_client
+    build = json.loads((run_dir / "evidence" / "build.json").read_text())["result"]
+    for image in build["images"]:
+        attrs = client.images.get(image["ref"]).attrs  # the tag the evidence names really exists
+        assert round(attrs["Size"] / 1e6, 1) == image["size_mb"]
+        assert image["user"].startswith("10001")
+    assert (run_dir / "01-build.ipynb").exists() and (run_dir / "01-build.html").exists()
+    assert str(run_dir / "report.html") in proc.stdout

@@ -1,0 +1,95 @@
+"""The whole runbook, headless, against the offline test bed, with images built in the same run.
+
+Asserts on what a judge reads: summary.json (every criterion measured; failures reported as
+failures, never hidden), the report, the executed notebooks and the evidence files.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from todo_runbook.runner import NOTEBOOKS
+
+from .conftest import run_runbook
+
+pytestmark = [pytest.mark.cluster, pytest.mark.node, pytest.mark.docker, pytest.mark.slow]
+STEPS = list(NOTEBOOKS)
+
+
+def _explain(run) -> str:
+    failed = [s for s in run.summary["steps"] if s["status"] == "failed"]
+    return f"exit {run.returncode}; failed steps: {failed}\nstderr tail:\n{run.stderr[-3000:]}"
+
+
+def test_every_step_ran_and_recorded_evidence(first_run):
+    summary = first_run.summary
+    assert [s["step"] for s in summary["steps"]] == ["preflight", *STEPS]
+    assert all(s["status"] == "ok" for s in summary["steps"]), _explain(first_run)
+    for step, notebook in NOTEBOOKS.items():
+        assert first_run.evidence(step)["status"] == "ok"
+        assert (first_run.run_dir / notebook).exists()
+        assert (first_run.run_dir / notebook).with_suffix(".html").stat().st_size > 10_000
+    assert summary["provider"]["provider"] == "testbed"
+
+
+def test_every_criterion_was_measured_and_the_exit_code_follows_them(first_run):
+    criteria = first_run.summary["criteria"]
+    unmeasured = [c["key"] for c in criteria if c["status"] not in ("pass", "fail")]
+    assert not unmeasured, f"not measured: {unmeasured}\n{_explain(first_run)}"
+    assert all(c["measured"] is not None for c in criteria)
+    failed = [c for c in criteria if c["status"] == "fail"]
+    assert first_run.returncode == (1 if failed else 0), _explain(first_run)
+    # A failure is reported as a failure: the measured value really misses its threshold.
+    for c in failed:
+        if isinstance(c["measured"], bool):
+            assert c["measured"] is not c["threshold"]
+        elif c["comparison"] == "<":
+            assert c["measured"] >= c["threshold"]
+        else:
+            assert c["measured"] > c["threshold"]
+
+
+def test_measurements_are_plausible(first_run):
+    build = first_run.evidence("build")["result"]
+    assert {i["component"] for i in build["images"]} == {"backend", "frontend"}
+    for image in build["images"]:
+        assert image["size_mb"] > 20 and image["layers"] >= 2 and image["seconds"] > 0
+        assert image["smoke"]["ok"], image["smoke"]
+    verify = first_run.evidence("verify")["result"]
+    assert verify["latency"]["count"] == 200 and verify["latency"]["p50_ms"] > 0
+    assert verify["chat"]["task_added"] is True, verify["chat"]
+    assert verify["rolling"]["requests"] > 10 and verify["rolling"]["revision_after"] > verify["rolling"][
+        "revision_before"]
+    assert verify["recovery"]["replacement"] and verify["recovery"]["replacement"] != verify["recovery"]["pod_killed"]
+    for pod in verify["pods"]:
+        phases = pod["phases"]
+        assert phases["scheduled"] <= phases["containers_ready"] <= phases["ready"] + 1e-6
+    assert first_run.evidence("teardown")["result"]["nothing_left"] is True
+
+
+def test_report_files(first_run):
+    html = (first_run.run_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "Success criteria" in html and "Commands a person would type" in html
+    rows = list(csv.DictReader((first_run.outputs / "history.csv").open()))
+    assert [r for r in rows if r["run_id"] == "e2e-1"]
+    commands = first_run.summary["commands"]
+    assert any("helm upgrade --install" in c["command"] for c in commands["deploy"])
+    aiops = first_run.evidence("aiops")["result"]
+    assert all(r["outcome"].startswith(("ok", "failed", "skipped")) for r in aiops["runs"])
+    assert aiops["diagnosis"] is not None
+
+
+def test_a_second_run_works_and_reuses_the_build(first_run, node_testbed, runbook_outputs):
+    second = run_runbook(node_testbed, runbook_outputs, "e2e-2")
+    assert all(s["status"] == "ok" for s in second.summary["steps"]), _explain(second)
+    first_images = {i["component"]: i for i in first_run.evidence("build")["result"]["images"]}
+    for image in second.evidence("build")["result"]["images"]:
+        assert image["ref"] == first_images[image["component"]]["ref"]  # same sources, same content tag
+        assert image["cache_hits"] >= image["steps"] - 2, image  # FROM/ARG lines are not "Using cache" steps
+    rows = [r["run_id"] for r in csv.DictReader((runbook_outputs / "history.csv").open())]
+    assert rows.count("e2e-1") == 1 and rows.count("e2e-2") == 1
