@@ -12,6 +12,8 @@ tools) and, when present, :mod:`testcluster.node_components` (node, DNS, ingress
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib
 import importlib.util
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -64,12 +66,18 @@ class GoComponent:
     strip: bool = True
     description: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # Data files shipped in the upstream module (globs relative to its root), copied next to the
+    # binaries into <component dir>/share/<same relative path> (e.g. kwok's stage definitions).
+    assets: tuple[str, ...] = ()
 
     def directory(self, paths: Paths) -> Path:
         return paths.component_dir(self.name, self.version)
 
     def fingerprint(self, go_version: str) -> str:
-        spec = json.dumps({"spec": asdict(self), "go": go_version}, sort_keys=True)
+        fields = asdict(self)
+        if not fields["assets"]:  # added later: leave fingerprints of components without assets unchanged
+            del fields["assets"]
+        spec = json.dumps({"spec": fields, "go": go_version}, sort_keys=True)
         return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
     def is_built(self, paths: Paths, go_version: str) -> bool:
@@ -151,8 +159,8 @@ def default_binary_name(package: str) -> str:
     return parts[-1]
 
 
-def module_gomod(go: str, module: str, version: str, log: TextIO) -> str:
-    """Text of the upstream module's go.mod (downloaded into Go's module cache)."""
+def module_info(go: str, module: str, version: str, log: TextIO) -> dict[str, str]:
+    """`go mod download -json` of the upstream module (GoMod: its go.mod file, Dir: its source)."""
     proc = subprocess.run(
         [go, "mod", "download", "-json", f"{module}@{version}"],
         capture_output=True, text=True, env=go_env(), cwd=Path.home(),
@@ -164,8 +172,7 @@ def module_gomod(go: str, module: str, version: str, log: TextIO) -> str:
             "Check that the Go module proxy is reachable (`go env GOPROXY`) and the version exists "
             f"(`go list -m -versions {module}`)."
         )
-    info = json.loads(proc.stdout)
-    return Path(info["GoMod"]).read_text()
+    return json.loads(proc.stdout)
 
 
 def local_replaces(gomod: str, version: str) -> list[str]:
@@ -251,7 +258,8 @@ def build_go_component(component: GoComponent, paths: Paths, go: str, gover: str
     start = time.monotonic()
     with log_path.open("w") as log:
         env = go_env(component)
-        upstream = module_gomod(go, component.module, component.version, log)
+        info = module_info(go, component.module, component.version, log)
+        upstream = Path(info["GoMod"]).read_text()
         gomod_in = wrapper_gomod(component, upstream)
         template = src / "go.mod.in"
         if not (src / "go.sum").exists() or not template.exists() or template.read_text() != gomod_in:
@@ -278,12 +286,26 @@ def build_go_component(component: GoComponent, paths: Paths, go: str, gover: str
             produced = bin_dir / default_binary_name(package)
             if produced.name != binary:
                 produced.replace(bin_dir / binary)
+    if component.assets:
+        copy_assets(component, Path(info["Dir"]), directory / "share")
     for binary in component.packages:
         if not (bin_dir / binary).exists():
             raise BuildError(f"{component.name}: go build finished but {bin_dir / binary} is missing; see {log_path}")
         link_binary(paths, bin_dir / binary, binary)
     (directory / MARKER).write_text(component.fingerprint(gover) + "\n")
     return BuildResult(component.name, component.version, "built", time.monotonic() - start, list(component.packages))
+
+
+def copy_assets(component: GoComponent, module_dir: Path, share: Path) -> None:
+    shutil.rmtree(share, ignore_errors=True)
+    for pattern in component.assets:
+        matches = sorted(module_dir.glob(pattern))
+        if not matches:
+            raise BuildError(f"{component.name}: no file in {component.module}@{component.version} matches {pattern!r}")
+        for source in matches:
+            target = share / source.relative_to(module_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
 
 
 def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO) -> BuildResult:
@@ -340,6 +362,36 @@ def select(components: Sequence[Component], names: Iterable[str]) -> list[Compon
     return chosen
 
 
+@contextlib.contextmanager
+def component_lock(paths: Paths, component: GoComponent, out: TextIO) -> Iterator[None]:
+    """One build per component at a time (a test session and a `make tools` may overlap)."""
+    paths.build_dir.mkdir(parents=True, exist_ok=True)
+    with (paths.build_dir / f".{component.name}-{component.version}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"  [{component.name}] another build of it is running; waiting for it", file=out, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_or_reuse(component: GoComponent, paths: Paths, go: str, gover: str, force: bool,
+                    out: TextIO) -> BuildResult:
+    if not force and component.is_built(paths, gover):
+        for binary in component.packages:  # re-link in case bin/ was cleaned
+            link_binary(paths, component.directory(paths) / "bin" / binary, binary)
+        return BuildResult(component.name, component.version, "cached", 0.0, list(component.packages))
+    print(f"- {component.name} {component.version} ({component.module})", file=out, flush=True)
+    try:
+        return build_go_component(component, paths, go, gover, out)
+    except BuildError as error:
+        log = component.directory(paths) / "build.log"
+        raise BuildError(f"{error}\n--- last lines of {log} ---\n{_tail(log)}") from None
+
+
 def build(
     components: Sequence[Component] | None = None,
     *,
@@ -359,17 +411,9 @@ def build(
         if isinstance(component, ScriptComponent):
             print(f"- {component.name}: running {component.script}", file=out, flush=True)
             result = build_script_component(component, paths, out)
-        elif not force and component.is_built(paths, gover):
-            for binary in component.packages:  # re-link in case bin/ was cleaned
-                link_binary(paths, component.directory(paths) / "bin" / binary, binary)
-            result = BuildResult(component.name, component.version, "cached", 0.0, list(component.packages))
         else:
-            print(f"- {component.name} {component.version} ({component.module})", file=out, flush=True)
-            try:
-                result = build_go_component(component, paths, go, gover, out)
-            except BuildError as error:
-                log = component.directory(paths) / "build.log"
-                raise BuildError(f"{error}\n--- last lines of {log} ---\n{_tail(log)}") from None
+            with component_lock(paths, component, out):
+                result = _build_or_reuse(component, paths, go, gover, force, out)
         results.append(result)
         suffix = f" ({result.detail})" if result.detail else ""
         print(

@@ -8,12 +8,22 @@ part (testcluster.node_components) uses them from $CACHE/bin.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from testcluster.build import GoComponent, ScriptComponent
+from testcluster.paths import MissingBinaryError, Paths
 
 KUBERNETES_VERSION = "v1.34.4"
 STAGING_VERSION = "v0.34.4"  # k8s.io/* staging modules published alongside v1.34.4
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+KWOK_STAGES = (
+    "node/fast/node-initialize",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease",
+    "pod/fast/pod-ready",
+    "pod/fast/pod-complete",
+    "pod/fast/pod-delete",
+)
 
 
 def _kubernetes_version_ldflags(version: str) -> tuple[str, ...]:
@@ -72,6 +82,9 @@ KWOK = GoComponent(
     # kwokctl's default Kubernetes version follows the test bed's, so `kwokctl --runtime binary`
     # picks the binaries we built.
     ldflags=(f"-X sigs.k8s.io/kwok/pkg/consts.KubeVersion={KUBERNETES_VERSION.lstrip('v')}",),
+    # kwok needs Stage definitions (how simulated nodes and pods move through their lifecycle); the
+    # module ships the upstream defaults, which `up` passes to kwok with --config.
+    assets=tuple(f"kustomize/stage/{stage}.yaml" for stage in KWOK_STAGES),
     description="kwok (simulated nodes) and kwokctl",
 )
 
@@ -81,3 +94,16 @@ COMPONENTS: list[GoComponent] = [KUBERNETES, ETCD, KWOK]
 SCRIPT_COMPONENTS: list[ScriptComponent] = [
     ScriptComponent(name="helm", script="helm/build-helm.sh", binaries=("helm",), description="Helm CLI"),
 ]
+
+
+def kwok_stage_files(paths: Paths) -> list[Path]:
+    """The Stage files `build` copied from the kwok module (missing ones raise with the fix)."""
+    share = KWOK.directory(paths) / "share"
+    files = [share / pattern for pattern in KWOK.assets]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        raise MissingBinaryError(
+            f"kwok stage definitions are missing ({missing[0]}); rebuild kwok with "
+            "`python -m testcluster build kwok --force`."
+        )
+    return files

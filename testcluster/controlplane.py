@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import yaml
 
 from testcluster import procs
+from testcluster.components import kwok_stage_files
 from testcluster.paths import CONTEXT_NAME, Paths
 
 KUBERNETES_VERSION = "v1.34.4"
@@ -561,6 +562,8 @@ def _kwok_argv(ctx: ClusterContext, kubeconfig: Path) -> list[str]:
         f"--node-ip={ctx.network.advertise_address}",
         # Pod IPs of simulated pods: outside the real pod and service ranges, so nothing routes to them.
         f"--cidr={ctx.network.simulated_pod_cidr}",
+        "--node-lease-duration-seconds=40",
+        *(f"--config={stage}" for stage in kwok_stage_files(ctx.paths)),
     ]
 
 
@@ -604,7 +607,10 @@ def simulated_node_manifest(name: str, tainted: bool) -> dict[str, Any]:
         },
         "spec": spec,
         "status": {"allocatable": capacity, "capacity": capacity,
-                   "nodeInfo": {"kubeletVersion": "kwok", "architecture": "amd64", "operatingSystem": "linux"}},
+                   "nodeInfo": {"kubeletVersion": "kwok", "kubeProxyVersion": "kwok", "architecture": "amd64",
+                                "operatingSystem": "linux", "osImage": "simulated", "kernelVersion": "simulated",
+                                "containerRuntimeVersion": "kwok", "machineID": name, "systemUUID": name,
+                                "bootID": name}},
     }
 
 
@@ -698,7 +704,12 @@ def up(
             down(paths=paths, out=out, quiet=True)
         ctx = ClusterContext(paths=paths, ports=ports or Ports(), network=_default_network(node_enabled),
                              node_enabled=node_enabled, simulated_nodes=count, out=out)
-        _start_control_plane(ctx)
+        try:
+            _start_control_plane(ctx)
+        except BaseException:
+            # Leave nothing half-started behind; the logs in logs/ stay for the post-mortem.
+            down(paths=paths, out=out, quiet=True)
+            raise
     else:
         ctx.log(f"up: control plane already running ({ctx.server})")
         ctx.simulated_nodes = count

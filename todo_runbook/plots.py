@@ -131,8 +131,8 @@ def trend(history: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Figure |
     rows = [r for r in history if r.get("run_id")]
     if len(rows) < 2:
         return None
-    fig, axes = plt.subplots(1, len(keys), figsize=(3 * len(keys), 2.8))
-    for ax, key in zip(axes, keys, strict=True):
+    fig, axes = plt.subplots(1, len(keys), figsize=(3 * len(keys), 2.8), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
         values = [float(r[key]) if r.get(key) not in (None, "") else float("nan") for r in rows]
         ax.plot(range(1, len(rows) + 1), values, marker="o")
         ax.set_title(key, fontsize=8)

@@ -128,8 +128,10 @@ def rolling_update(target: ClusterTarget, config: RunbookConfig, client: AppClie
         stop.set()
         loop.join(timeout=15)
     after = (helm_status(target, config) or {}).get("version")
+    via = ("; through a port-forward, which is pinned to one pod: failures there do not mean the app dropped "
+           "requests, use an ingress for this check") if client.access == "port-forward" else ""
     return RollingResult(False, stats.requests, stats.failed, timer.seconds, before, after, stats.errors,
-                         f"{res.command}; client looped GET /api/tasks every 50 ms")
+                         f"{res.command}; client looped GET /api/tasks every 50 ms{via}")
 
 
 def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expect_task: str) -> RecoveryResult:

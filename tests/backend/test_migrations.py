@@ -84,3 +84,27 @@ def test_sslmode_require_connects_over_tls(postgres_url: str) -> None:
             assert conn.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar() is True
     finally:
         engine.dispose()
+
+
+def test_migrate_command(postgres_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import BACKEND_DIR, JWT_SECRET
+
+    env = {**os.environ, "DATABASE_URL": postgres_url, "JWT_SECRET": JWT_SECRET}
+    for _ in range(2):  # the second run finds nothing to do
+        result = subprocess.run(
+            [sys.executable, "-m", "app.migrate"],
+            cwd=BACKEND_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith(f"schema at revision {head_revision()}")
+    password = postgres_url.split(":")[2].split("@")[0]
+    assert password not in result.stdout + result.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +20,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import select
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.db import Database
 from app.models import User
@@ -173,7 +173,3 @@ async def _json_response(send: Send, status: int, body: dict[str, Any], extra: l
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-ToolCaller = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
-ASGIEndpoint = ASGIApp

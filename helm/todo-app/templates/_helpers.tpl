@@ -55,6 +55,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
 {{- end }}
 
+{{/*
+Checksum of what the credentials are made from: the values the user gave. Not of the rendered Secret, which holds
+a generated JWT secret on first install and the looked-up one afterwards: hashing it would roll every pod on the
+first upgrade although nothing changed. Generated secrets never change, so they need no part in it.
+*/}}
+{{- define "todo-app.secretChecksum" -}}
+{{- dict "secrets" .Values.secrets "postgresqlAuth" .Values.postgresql.auth | toJson | sha256sum }}
+{{- end }}
+
 {{/* Secret holding DATABASE_URL, JWT_SECRET and OPENAI_API_KEY: the user's or the chart's. */}}
 {{- define "todo-app.secretName" -}}
 {{- default (include "todo-app.componentName" (dict "root" . "component" "backend")) .Values.secrets.existingSecret }}
@@ -68,9 +77,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "todo-app.postgresql.fullname" .) .Values.postgresql.auth.existingSecret }}
 {{- end }}
 
-{{/* In-cluster URL of the backend, as the frontend's server side calls it. */}}
+{{/* In-cluster URL of the backend, as the frontend's server side calls it. <svc>.<ns>.svc resolves through the pod's DNS search path whatever the cluster domain is. */}}
 {{- define "todo-app.backendUrl" -}}
-{{- printf "http://%s.%s.svc.cluster.local:%v" (include "todo-app.componentName" (dict "root" . "component" "backend")) .Release.Namespace .Values.backend.service.port }}
+{{- printf "http://%s.%s.svc:%v" (include "todo-app.componentName" (dict "root" . "component" "backend")) .Release.Namespace .Values.backend.service.port }}
 {{- end }}
 
 {{/* Pod security context shared by the app pods (images run as UID/GID 10001). */}}
