@@ -23,6 +23,8 @@ if ! command -v go >/dev/null 2>&1; then
   exit 2
 fi
 
+# The wrapper module stands alone, whatever go.work the caller's environment names.
+export GOWORK=off
 mkdir -p "$CACHE/bin" "$CACHE/build"
 # One build at a time: the runbook, the Makefile and test sessions may call this script concurrently.
 exec 9>"$CACHE/build/.build-helm.lock"
@@ -39,7 +41,9 @@ build_helm() {
   local binary="$out_dir/helm"
   mkdir -p "$out_dir"
 
-  if [ "$FORCE" = 0 ] && [ -x "$binary" ] && "$binary" version --short 2>/dev/null | grep -q "^${version}"; then
+  local reported=""
+  [ -x "$binary" ] && reported="$("$binary" version --short 2>/dev/null || true)"
+  if [ "$FORCE" = 0 ] && [[ "$reported" == "${version}"* ]]; then
     log "helm ${version}: already built at $binary"
   else
     # A throwaway wrapper module: the build uses exactly the dependency versions that Helm's go.mod pins.

@@ -320,7 +320,7 @@ def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO
         print(f"    {line}", file=out)
     if proc.returncode != 0:
         raise BuildError(f"{component.script} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}")
-    return BuildResult(component.name, "script", "built", time.monotonic() - start, list(component.binaries))
+    return BuildResult(component.name, "script", "ran", time.monotonic() - start, list(component.binaries))
 
 
 # --------------------------------------------------------------------------------------------

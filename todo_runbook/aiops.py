@@ -60,6 +60,7 @@ class AiopsResult:
     runs: list[AiRun] = field(default_factory=list)
     diagnosis: Diagnosis | None = None
     diagnosis_error: str = ""
+    error: dict[str, str] | None = None
     commands: list[dict[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
@@ -148,7 +149,12 @@ def run_aiops(target: ClusterTarget, config: RunbookConfig, transcripts: Path) -
             metrics = []
         result.diagnosis = diagnose(config.namespace, pods, events, metrics)
     except Exception as exc:
+        # The AI tools may skip; the built-in diagnosis may not: without it the step failed.
         result.diagnosis_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        result.error = {"type": type(exc).__name__, "kind": "diagnosis failed",
+                        "problem": f"the built-in diagnosis could not read namespace {config.namespace}: "
+                                   f"{result.diagnosis_error}",
+                        "remedy": "check the cluster answers (todo-runbook preflight) and rerun 05-aiops"}
     finally:
         kube.close()
     result.commands.append(shell.recorded(shell.command_line(

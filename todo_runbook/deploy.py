@@ -15,7 +15,7 @@ import yaml
 
 from . import shell
 from .config import RunbookConfig
-from .errors import ConfigError
+from .errors import CommandFailedError, ConfigError, StepFailedError
 from .providers import ClusterTarget
 
 _SECRET_KEY = re.compile(r"(?i)(secret|password|token|apikey|api_key|databaseurl)")
@@ -99,6 +99,24 @@ def helm_status(target: ClusterTarget, config: RunbookConfig) -> dict[str, Any] 
     return json.loads(res.stdout) if res.ok else None
 
 
+def _diagnosed_remedy(target: ClusterTarget, config: RunbookConfig) -> str:
+    """When helm gives up, say why the pods are not Ready (the built-in diagnosis), if the cluster answers."""
+    from .diagnosis import ERROR, WARNING, diagnose
+    from .kube import Kube
+    from .providers import api_client
+
+    try:
+        kube = Kube(api_client(target))
+        try:
+            diag = diagnose(config.namespace, kube.pods(config.namespace), kube.events(config.namespace))
+        finally:
+            kube.close()
+    except Exception:  # the cluster itself is gone: the plain remedy is all we have
+        return ""
+    findings = [f for f in diag.findings if f.severity in (ERROR, WARNING) and f.rule != "missing_limits"][:4]
+    return "; ".join(f"{f.object}: {f.detail} -> {f.remedy}" for f in findings)
+
+
 def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> DeployResult:
     secret_file, secret_args = _secret_values_file()
     argv = target.helm("upgrade", "--install", config.release, str(config.path(config.chart)),
@@ -108,6 +126,8 @@ def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, s
         res = shell.run(argv, timeout=config.deploy_timeout_s + 60,
                         hint=f"see `kubectl -n {config.namespace} get pods` and `kubectl -n {config.namespace} "
                              "get events --sort-by=.lastTimestamp`; the verify step's diagnosis explains common causes")
+    except CommandFailedError as exc:
+        raise StepFailedError(exc.problem, _diagnosed_remedy(target, config) or exc.remedy) from exc
     finally:
         if secret_file:
             secret_file.unlink(missing_ok=True)

@@ -3,30 +3,30 @@ fresh database on the session's throwaway PostgreSQL (tests/support/postgres.py)
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 BACKEND_DIR = Path(__file__).resolve().parents[2] / "apps" / "backend"
-if str(BACKEND_DIR) not in sys.path:
+if str(BACKEND_DIR) not in sys.path:  # the backend is not an installed package; import it from source
     sys.path.insert(0, str(BACKEND_DIR))
 
 from app.config import Settings, normalize_database_url  # noqa: E402
 from app.main import create_app  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-JWT_SECRET = "test-secret-" + "x" * 40
-READY_TIMEOUT = 120.0  # the machine is shared with heavy builds; imports alone can take seconds
+from tests.backend.live import (  # noqa: E402, F401 - re-exported for the test modules
+    JWT_SECRET,
+    BackendProcess,
+    free_port,
+    start_backend,
+    wait_ready,
+)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
@@ -38,17 +38,6 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-def wait_ready(get: Callable[[str], httpx.Response], timeout: float = READY_TIMEOUT) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last: httpx.Response | None = None
-    while time.monotonic() < deadline:
-        last = get("/ready")
-        if last.status_code == 200:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"backend not ready after {timeout}s: {last.text if last else 'no answer'}")
 
 
 @pytest.fixture
@@ -83,70 +72,6 @@ def sign_up(http: TestClient | httpx.Client, email: str | None = None, password:
 @pytest.fixture
 def user(client: TestClient) -> User:
     return sign_up(client)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class BackendProcess:
-    """A real `uvicorn app.main:app` process on a loopback port."""
-
-    port: int
-    process: subprocess.Popen[str]
-    log_path: Path
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str) -> httpx.Response:
-        try:
-            return httpx.get(self.base_url + path, timeout=30)
-        except httpx.TransportError as exc:
-            if self.process.poll() is not None:
-                raise AssertionError(f"backend exited with {self.process.returncode}:\n{self.log()}") from exc
-            return httpx.Response(599, text=str(exc))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
-
-
-def start_backend(database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> BackendProcess:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY",)},
-        "DATABASE_URL": database_url,
-        "JWT_SECRET": JWT_SECRET,
-        "BCRYPT_ROUNDS": "4",
-        "LOG_LEVEL": "INFO",
-        **(extra_env or {}),
-    }
-    log_path = log_dir / f"backend-{port}.log"
-    with open(log_path, "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=BACKEND_DIR,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    return BackendProcess(port=port, process=process, log_path=log_path)
 
 
 @pytest.fixture

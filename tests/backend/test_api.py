@@ -141,3 +141,40 @@ def test_due_dates_round_trip_as_iso_dates(client: TestClient, user: User) -> No
     due = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     created = client.post("/api/tasks", json={"title": "t", "due_date": due}, headers=user.headers).json()
     assert created["due_date"] == due
+
+
+def test_cors_only_for_configured_origins(postgres_url: str) -> None:
+    from app.main import create_app
+
+    from .conftest import make_settings, wait_ready
+
+    app = create_app(make_settings(postgres_url, cors_origins=("http://ui.example",)))
+    with TestClient(app) as client:
+        wait_ready(client.get)
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        allowed = client.options("/api/chat", headers={"Origin": "http://ui.example", **preflight})
+        refused = client.options("/api/chat", headers={"Origin": "http://evil.example", **preflight})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://ui.example"
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_run_migrations_false_waits_for_the_schema(postgres_url: str) -> None:
+    """With RUN_MIGRATIONS=false (a separate job migrates) the app stays unready until the schema is at head."""
+    from app.config import normalize_database_url
+    from app.main import create_app
+    from app.migrate import upgrade_to_head
+    from sqlalchemy import create_engine
+
+    from .conftest import make_settings, wait_ready
+
+    with TestClient(create_app(make_settings(postgres_url, run_migrations=False))) as client:
+        not_ready = client.get("/ready")
+        assert not_ready.status_code == 503
+        assert "RUN_MIGRATIONS=false" in not_ready.json()["detail"] or "still running" in not_ready.json()["detail"]
+        with psycopg.connect(postgres_url) as conn:
+            assert conn.execute("SELECT to_regclass('public.tasks')").fetchone() == (None,)
+        engine = create_engine(normalize_database_url(postgres_url))
+        upgrade_to_head(engine)
+        engine.dispose()
+        wait_ready(client.get)

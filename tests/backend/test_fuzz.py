@@ -16,7 +16,8 @@ PAYLOADS: list[tuple[bytes, str]] = [
     (b'"just a string"', "application/json"),
     (b"\xff\xfe\x00garbage", "application/json"),
     (
-        b'{"title": "\\ud800", "message": "\\ud800", "email": "\\ud800@x.io", "password": "\\ud800\\ud800\\ud800\\ud800"}',
+        b'{"title": "\\ud800", "message": "\\ud800", "email": "\\ud800@x.io", '
+        b'"password": "\\ud800\\ud800\\ud800\\ud800"}',
         "application/json",
     ),
     (b'{"title": "ok", "message": "ok", "conversation_id": 1e400}', "application/json"),
@@ -51,7 +52,14 @@ def test_no_payload_causes_a_server_error(client: TestClient, user: User, method
 
 @pytest.mark.parametrize(
     "message",
-    ["\\ud800", "add \\ud800 milk", "add " + "x" * 500, "mark 99999999999999999999 done", "delete task 0", "rename task 1 to "],
+    [
+        "\\ud800",
+        "add \\ud800 milk",
+        "add " + "x" * 500,
+        "mark 99999999999999999999 done",
+        "delete task 0",
+        "rename task 1 to ",
+    ],
 )
 def test_odd_chat_messages_are_answered(client: TestClient, user: User, message: str) -> None:
     # Raw JSON so escapes such as a lone surrogate reach the server exactly as a hostile client sends them.

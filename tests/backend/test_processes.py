@@ -15,7 +15,7 @@ from app.migrate import head_revision
 
 from .conftest import BackendProcess, sign_up, wait_ready
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.postgres
 
 
 def test_two_replicas_start_together_on_one_fresh_database(

@@ -7,7 +7,15 @@ import subprocess
 
 import pytest
 
-from tests.chart.chart_tools import BUILD_SCRIPT, HELM_VERSIONS, Helm, cache_dir, go_binary
+from tests.chart.chart_tools import (
+    BUILD_SCRIPT,
+    HELM_VERSIONS,
+    Helm,
+    OpenAPIValidator,
+    cache_dir,
+    go_binary,
+    openapi_validator,
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +40,11 @@ def helm(request: pytest.FixtureRequest, helm_binaries: dict[str, Helm]) -> Helm
 @pytest.fixture(scope="session")
 def helm3(helm_binaries: dict[str, Helm]) -> Helm:
     return helm_binaries["helm3"]
+
+
+@pytest.fixture(scope="session")
+def openapi() -> OpenAPIValidator:
+    """The Kubernetes OpenAPI schema of the pinned version, from the k8s.io/kubernetes Go module."""
+    if go_binary() is None:
+        pytest.skip("Go is not installed, so the k8s.io/kubernetes module (its OpenAPI spec) cannot be fetched")
+    return openapi_validator()

@@ -12,8 +12,8 @@ from tests.chart.chart_tools import (
     PROFILES,
     Helm,
     Manifests,
+    OpenAPIValidator,
     SetValue,
-    openapi_validator,
 )
 
 # Everything that is off by default, switched on, so the validation sees every template.
@@ -100,19 +100,21 @@ def test_template_renders_the_expected_objects(helm: Helm, profile: str) -> None
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 @pytest.mark.parametrize("features", ["as-shipped", "everything-on"])
-def test_every_object_validates_against_the_kubernetes_openapi_schema(helm: Helm, profile: str, features: str) -> None:
+def test_every_object_validates_against_the_kubernetes_openapi_schema(
+    helm: Helm, openapi: OpenAPIValidator, profile: str, features: str
+) -> None:
     sets = ALL_FEATURES if features == "everything-on" else {}
     manifests = helm.render_profile(profile, sets=sets)
-    validator = openapi_validator()
+    validator = openapi
     problems = {
         f"{obj['kind']}/{obj['metadata']['name']}": errors for obj in manifests if (errors := validator.errors(obj))
     }
     assert problems == {}, f"objects invalid for Kubernetes {KUBERNETES_VERSION}: {problems}"
 
 
-def test_the_validator_catches_invalid_objects() -> None:
+def test_the_validator_catches_invalid_objects(openapi: OpenAPIValidator) -> None:
     """Guards the guard: a typo and a wrong type must both be reported."""
-    validator = openapi_validator()
+    validator = openapi
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -66,6 +66,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--tasks", type=int, default=20, help="tasks the benchmark user owns")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--server-python",
+        default=sys.executable,
+        help="interpreter that runs uvicorn, e.g. a venv made from requirements.lock alone (as in the image)",
+    )
     args = parser.parse_args()
 
     pg = None
@@ -81,7 +86,7 @@ def main() -> int:
     log_path = Path(tempfile.mkdtemp(prefix="bench-backend-")) / "backend.log"
     env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET": secrets.token_hex(32), "LOG_LEVEL": "INFO"}
     env.pop("OPENAI_API_KEY", None)
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    command = [args.server_python, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     with open(log_path, "w") as log:
@@ -118,6 +123,7 @@ def main() -> int:
         idle_rss_after = rss_kib(server.pid)
         figures = {
             "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version()},
+            "server_python": args.server_python,
             "cold_start": {"to_health_s": round(first_health or ready, 3), "to_ready_s": round(ready, 3)},
             "rss_idle_mib": {"after_start": round(idle_rss / 1024, 1), "after_load": round(idle_rss_after / 1024, 1)},
             "health": health,
