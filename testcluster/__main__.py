@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "up":
             info = controlplane.up(simulated_nodes=args.simulated_nodes, node=not args.no_node)
-            print(f"up: ready in {info.seconds:.1f}s; kubeconfig {info.kubeconfig} (context {info.context})")
+            print(f"up: kubeconfig {info.kubeconfig} (context {info.context}); nodes: {', '.join(info.nodes)}")
             print(f"    export KUBECONFIG={info.kubeconfig}; kubectl --context {info.context} get nodes")
             return 0
         if args.command == "down":

@@ -239,7 +239,6 @@ def traefik_up(ctx: Any, layout: NodeLayout) -> dict[str, Any]:
         f"{provider}.ingressClass={INGRESS_CLASS}",
         f"{provider}.controllerClass={INGRESS_CONTROLLER}",
         f"{provider}.publishStatusAddress={INGRESS_ADDRESS}",
-        f"{provider}.httpEntryPoint=web",
         "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
     ]

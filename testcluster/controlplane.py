@@ -741,10 +741,30 @@ def up(
     )
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_ports_free(ctx: ClusterContext) -> None:
+    busy = [f"{name} {port}" for name, port in asdict(ctx.ports).items() if port_in_use(port)]
+    if busy:
+        raise TestbedError(
+            f"ports needed by the test bed are in use ({', '.join(busy)}): another test bed or Kubernetes runs "
+            f"here. `python -m testcluster down` stops ours; `ss -ltnp` shows who holds the ports."
+        )
+
+
 def _start_control_plane(ctx: ClusterContext) -> None:
     paths = ctx.paths
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
         ctx.binary(name)  # fail before starting anything when a tool is missing
+    _check_ports_free(ctx)
     for directory in (paths.run_dir, paths.data_dir, paths.log_dir, paths.pki_dir):
         directory.mkdir(parents=True, exist_ok=True)
     for old_log in paths.log_dir.glob("*.log"):

@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from testcluster import procs
-from testcluster.paths import Paths, cache_root
+from testcluster.paths import Paths
 
 NODE_NAME = "todo-testbed-node"
 BRIDGE = "todotb0"
@@ -82,8 +82,9 @@ class NodeLayout:
 
     @property
     def run_root(self) -> Path:
-        # Sockets want a short path; a private test bed (other cache) gets its own folder.
-        if self.paths.cache.resolve() == cache_root().resolve():
+        # Sockets want a short path. The default cache gets /run/todo-testbed; any other cache its own
+        # folder, derived from the cache path alone so every process computes the same one.
+        if self.paths.cache.resolve() == (Path.home() / ".cache" / "todo-runbook").resolve():
             return Path("/run/todo-testbed")
         digest = hashlib.sha256(str(self.paths.cache.resolve()).encode()).hexdigest()[:8]
         return Path(f"/run/todo-testbed-{digest}")

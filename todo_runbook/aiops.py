@@ -105,6 +105,19 @@ def _installed(tool: str) -> bool:
     return shell.which(tool) is not None
 
 
+def _kagent_in_cluster(target: ClusterTarget) -> bool:
+    """kagent's agents run in the cluster (namespace kagent); the CLI alone cannot answer."""
+    try:
+        kube = Kube(api_client(target))
+        try:
+            kube.core.read_namespace("kagent")
+            return True
+        finally:
+            kube.close()
+    except Exception:  # 404, or no cluster to ask: either way there is no kagent to invoke
+        return False
+
+
 def run_prompt(prompt: Prompt, target: ClusterTarget, config: RunbookConfig, transcripts: Path) -> AiRun:
     text = prompt.text.format(namespace=config.namespace)
     argv, why_not = _argv(prompt, text, target, config)
@@ -119,6 +132,9 @@ def run_prompt(prompt: Prompt, target: ClusterTarget, config: RunbookConfig, tra
                      f"skipped: {prompt.tool} not installed", when)
     if argv is None:
         return AiRun(prompt.tool, text, "", why_not, when)
+    if prompt.tool == "kagent" and not _kagent_in_cluster(target):
+        return AiRun(prompt.tool, text, shell.command_line(argv),
+                     "skipped: kagent is not installed in the cluster (run `kagent install`)", when)
     try:
         res = shell.run(argv, timeout=config.aiops_timeout_s, check=False,
                         env={"KUBECONFIG": target.kubeconfig})

@@ -171,7 +171,10 @@ def build_one(client: Any, component: str, config: RunbookConfig, progress: Prog
     progress(f"building {component} from {plan.dockerfile.name} on {plan.base_image} ({plan.base_source})")
     with Timer() as timer:
         image_id, log = _stream_build(client, plan, build_tag, config.build_timeout_s, progress)
-    steps = image_build.parse_build_log(log)
+    # Only steps the builder can take from its cache count: not FROM, not the global ARGs before it.
+    parsed = image_build.parse_build_log(log)
+    first_from = next((i for i, s in enumerate(parsed) if s.instruction.upper().startswith("FROM")), 0)
+    steps = [s for s in parsed[first_from:] if not s.instruction.upper().startswith("FROM")]
     image = client.images.get(image_id or build_tag)
     # Content-addressed tag: the same sources give the same tag, so a second run changes nothing.
     tag = config.image_tag or image.id.split(":")[-1][:12]

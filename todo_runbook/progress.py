@@ -8,8 +8,14 @@ from datetime import datetime
 Progress = Callable[[str], None]
 
 
+# Builder chatter that says nothing a reader of a headless log needs (the widget keeps it all).
+_NOISE = (" ---> Running in ", "Removing intermediate container", "  Downloading ", "     \u2501", "Collecting ")
+
+
 def text_progress(label: str) -> Progress:
     def report(line: str) -> None:
+        if line.startswith(_NOISE) or (line.startswith(" ---> ") and "Using cache" not in line):
+            return
         print(f"[{datetime.now():%H:%M:%S}] {label}: {line}", flush=True)
 
     return report

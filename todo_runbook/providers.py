@@ -80,8 +80,10 @@ def probe(kubeconfig: str, context: str, timeout: float = 5) -> tuple[bool, str,
         info = client.VersionApi(api_client).get_code(_request_timeout=timeout)
         return True, server, info.git_version
     except Exception as exc:
-        reason = getattr(exc, "reason", None) or exc.__class__.__name__
-        return False, server, f"{reason}: {str(exc).splitlines()[0][:200]}"
+        # urllib3 wraps the socket error twice; its innermost reason is the readable part.
+        reason = getattr(exc, "reason", None) or exc
+        reason = getattr(reason, "reason", None) or reason
+        return False, server, f"{type(reason).__name__}: {str(reason).splitlines()[0][:200]}"
     finally:
         api_client.close()
 
@@ -147,8 +149,13 @@ def _testbed(config: RunbookConfig, reason: str, prepare: bool = True) -> Cluste
             raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
                                           "start it with `make cluster-up` (python -m testcluster up); "
                                           "`todo-runbook run` starts it itself unless -p start_cluster=false")
+        repo = str(Path(__file__).resolve().parents[1])
+        # Both are idempotent: build is seconds when the pinned binaries are cached (a cold one compiles
+        # Kubernetes from source and takes long), up starts the control plane and the node.
+        built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
+                          hint="see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
         up = shell.run([sys.executable, "-m", "testcluster", "up"],
-                       timeout=3600, cwd=str(Path(__file__).resolve().parents[1]),
+                       timeout=3600, cwd=repo,
                        hint="see $TODO_RUNBOOK_CACHE/testcluster/logs/; `python -m testcluster status`")
         reason += "; it was not running, so the runbook started it"
         facts = testbed_facts()
@@ -156,7 +163,8 @@ def _testbed(config: RunbookConfig, reason: str, prepare: bool = True) -> Cluste
             raise ClusterUnreachableError("`python -m testcluster up` finished but wrote no cluster.json",
                                           "see $TODO_RUNBOOK_CACHE/testcluster/logs/ and "
                                           "`python -m testcluster status`")
-        commands = [shell.recorded(up.command, "start the offline test bed")]
+        commands = [shell.recorded(built.command, "build the test bed's pinned tools (cached by version)"),
+                    shell.recorded(up.command, "start the offline test bed")]
     else:
         commands = []
     return ClusterTarget("testbed", reason, facts.get("context", TESTBED_CONTEXT),

@@ -135,6 +135,7 @@ th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top
 pre,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 pre{background:#f6f8fa;padding:.6em;overflow-x:auto;white-space:pre-wrap}
 img{max-width:100%}.muted{color:#666;font-size:.9em}
+.failure{border-left:4px solid #cf222e;padding:.1em 1em;background:#fff8f8}
 """
 
 
@@ -171,7 +172,8 @@ def _criteria_html(table: Sequence[Criterion]) -> str:
     return _table(["criterion", "measured", "threshold", "result", "step", "how measured"], rows)
 
 
-def _steps_html(steps: Sequence[Mapping[str, Any]]) -> str:
+def _steps_html(steps: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(the steps table, the failure explanations that go right under the banner)."""
     rows, failures = [], []
     for s in steps:
         link = f"<a href='{_e(Path(s['html']).name)}'>{_e(Path(s['html']).name)}</a>" if s.get("html") else ""
@@ -189,7 +191,8 @@ def _steps_html(steps: Sequence[Mapping[str, Any]]) -> str:
                 block += (f"<p>failing cell #{_e(cell.get('index'))} of {_e(Path(s.get('notebook', '')).name)}"
                           f" ({_e(cell.get('ename'))}):</p><pre>{_e(cell.get('source'))}</pre>")
             failures.append(block)
-    return _table(["step", "status", "time", "executed notebook", "note"], rows) + "".join(failures)
+    table = _table(["step", "status", "time", "executed notebook", "note"], rows)
+    return table, (f"<div class='failure'>{''.join(failures)}</div>" if failures else "")
 
 
 def _commands_html(commands: Mapping[str, Sequence[Mapping[str, str]]]) -> str:
@@ -214,11 +217,12 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
     prov = summary.get("provider") or {}
     cluster = (f"cluster: {_e(prov.get('provider'))} (context {_e(prov.get('context'))}, Kubernetes "
                f"{_e(prov.get('server_version'))}) — {_e(prov.get('reason'))}") if prov else "no cluster used"
+    steps_table, failures = _steps_html(summary["steps"])
     parts = ["<h1>Todo AI Chatbot on Kubernetes — runbook report</h1>",
              f"<p class='muted'>run <code>{_e(summary['run_id'])}</code>, {_e(summary['started_at'])} → "
              f"{_e(summary['finished_at'])}; {cluster}</p>",
-             banner, "<h2>Success criteria</h2>", _criteria_html(table),
-             "<h2>Steps</h2>", _steps_html(summary["steps"])]
+             banner, failures, "<h2>Success criteria</h2>", _criteria_html(table),
+             "<h2>Steps</h2>", steps_table]
     build, verify, aiops = _result(evidence, "build"), _result(evidence, "verify"), _result(evidence, "aiops")
     deploy, load = _result(evidence, "deploy"), _result(evidence, "load")
     if build.get("images"):

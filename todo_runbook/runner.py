@@ -30,6 +30,7 @@ NOTEBOOKS = {
     "verify": "04-verify.ipynb", "aiops": "05-aiops.ipynb", "teardown": "06-teardown.ipynb",
 }
 CLUSTER_STEPS = {"load", "deploy", "verify", "aiops", "teardown"}
+TESTBED_BUILDS = {"helm", "kubectl"}  # `python -m testcluster build` puts these into $TODO_RUNBOOK_CACHE/bin
 KERNEL = "python3"
 Say = Callable[[str], None]
 
@@ -139,11 +140,20 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
     try:
         pf = preflight(steps, config.provider)
         result["tools"] = pf.tools
-        pf.raise_if_missing()
+        missing = {t.name for t in pf.missing_required}
+        # On a fresh machine the test bed's own build provides helm and kubectl: let it, then look again.
+        testbed_builds_them = bool(missing) and missing <= TESTBED_BUILDS and config.provider in ("auto", "testbed")
+        if not testbed_builds_them:
+            pf.raise_if_missing()
         if CLUSTER_STEPS & set(steps):
             target = resolve(config)
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
+            if testbed_builds_them:
+                ensure_tools_on_path()
+                pf = preflight(steps, target.provider)
+                result["tools"] = pf.tools
+                pf.raise_if_missing()
     except RunbookError as exc:
         outcome.status, outcome.error = "failed", exc.as_dict()
     outcome.seconds = timer.stop()

@@ -312,8 +312,8 @@ def test_default_storage_class_binds_a_claim(real_node: Any, loaded_image: image
 @pytest.mark.slow
 def test_down_leaves_nothing_behind(real_node: Any, workload: dict[str, Any]) -> None:
     """Runs last in this module: down, check by pid/mounts/interfaces/iptables/cgroups, then up again."""
-    paths = real_node.paths
-    pids = dict(real_node.ctx.facts()["pids"])
+    paths, ctx = real_node.paths, real_node.ctx
+    pids = dict(ctx.facts()["pids"])
     before = node.leftovers(paths)
     assert before.processes and before.interfaces and before.iptables and before.mounts, before
     controlplane.down(paths=paths)
@@ -326,7 +326,8 @@ def test_down_leaves_nothing_behind(real_node: Any, workload: dict[str, Any]) ->
     if subprocess.run(["ip", "link", "show", "docker0"], capture_output=True).returncode == 0:
         assert "DOCKER" in nat
     # Bring the test bed back for the rest of the session (the fixture stops it at the end).
-    info = controlplane.up(paths=paths, node=True, node_errors="raise")
+    info = controlplane.up(paths=paths, ports=ctx.ports, simulated_nodes=ctx.simulated_nodes, node=True,
+                           node_errors="raise")
     assert node.NODE_NAME in info.nodes
 
 

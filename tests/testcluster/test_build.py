@@ -1,0 +1,111 @@
+"""The build tooling of the test bed: wrapper modules, naming, fingerprints, and a real warm build."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testcluster import build, components
+from testcluster.paths import Paths
+
+KUBERNETES_GOMOD_EXCERPT = """module k8s.io/kubernetes
+
+go 1.24.0
+
+godebug default=go1.24
+
+require (
+\tk8s.io/api v0.0.0
+\tk8s.io/client-go v0.0.0
+\tgithub.com/spf13/cobra v1.9.1
+)
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/client-go => ./staging/src/k8s.io/client-go
+)
+
+replace github.com/example/fork => github.com/example/fork v1.0.0
+"""
+
+
+def test_local_replaces_become_published_versions_and_others_are_ignored() -> None:
+    assert build.local_replaces(KUBERNETES_GOMOD_EXCERPT, "v0.34.4") == [
+        "k8s.io/api => k8s.io/api v0.34.4",
+        "k8s.io/client-go => k8s.io/client-go v0.34.4",
+    ]
+
+
+def test_wrapper_gomod_requires_the_module_and_keeps_its_godebug() -> None:
+    text = build.wrapper_gomod(components.KUBERNETES, KUBERNETES_GOMOD_EXCERPT)
+    assert "\tk8s.io/kubernetes v1.34.4" in text
+    assert "godebug default=go1.24" in text
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.34.4" in text
+    assert "github.com/example/fork" not in text  # only local-path replaces are rewritten
+
+
+def test_tools_go_imports_every_main_package_once() -> None:
+    source = build.tools_go(components.ETCD)
+    assert source.startswith("//go:build tools")
+    assert source.count('_ "go.etcd.io/etcd/server/v3"') == 1
+    assert '_ "go.etcd.io/etcd/etcdctl/v3"' in source
+
+
+@pytest.mark.parametrize(
+    ("package", "name"),
+    [("k8s.io/kubernetes/cmd/kubectl", "kubectl"), ("go.etcd.io/etcd/server/v3", "server"),
+     ("github.com/coredns/coredns", "coredns")],
+)
+def test_default_binary_name_matches_go_build(package: str, name: str) -> None:
+    assert build.default_binary_name(package) == name
+
+
+def test_fingerprint_changes_with_the_spec_and_the_go_version() -> None:
+    kwok = components.KWOK
+    assert kwok.fingerprint("go1.26.8") == kwok.fingerprint("go1.26.8")
+    assert kwok.fingerprint("go1.26.8") != kwok.fingerprint("go1.27.0")
+    changed = build.GoComponent(**{**kwok.__dict__, "version": "v0.9.0"})
+    assert changed.fingerprint("go1.26.8") != kwok.fingerprint("go1.26.8")
+
+
+def test_select_by_component_or_binary_name_and_reject_unknown() -> None:
+    catalog = build.all_components()
+    assert [c.name for c in build.select(catalog, ["kubectl", "etcd"])] == ["kubernetes", "etcd"]
+    with pytest.raises(build.BuildError, match="unknown component 'kubectll'"):
+        build.select(catalog, ["kubectll"])
+
+
+def test_catalog_includes_the_node_components_when_present() -> None:
+    names = {c.name for c in build.all_components()}
+    assert {"kubernetes", "etcd", "kwok", "helm"} <= names
+    node_catalog = Path(build.REPO_ROOT / "testcluster" / "node_components.py")
+    if node_catalog.exists():
+        from testcluster import node_components
+
+        assert {c.name for c in node_components.COMPONENTS} <= names
+
+
+def test_second_build_reuses_the_cache_and_the_binaries_run() -> None:
+    paths = Paths.default()
+    try:
+        go = build.find_go()
+    except build.BuildError as error:
+        pytest.skip(str(error))
+    gover = build.go_version(go)
+    if not all(c.is_built(paths, gover) for c in components.COMPONENTS):
+        pytest.skip("the test bed tools are not built yet (the cluster tests build them)")
+    out = io.StringIO()
+    results = build.build(components.COMPONENTS, paths=paths, out=out)
+    assert [(r.name, r.status) for r in results] == [(c.name, "cached") for c in components.COMPONENTS]
+    kubectl = subprocess.run([str(paths.binary("kubectl")), "version", "--client", "-o", "yaml"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "gitVersion: v1.34.4" in kubectl
+    etcd = subprocess.run([str(paths.binary("etcd")), "--version"], capture_output=True, text=True, check=True)
+    assert "etcd Version: 3.6.16" in etcd.stdout
+    cli = subprocess.run([sys.executable, "-m", "testcluster", "build", "etcd"], capture_output=True, text=True,
+                         check=True, cwd=build.REPO_ROOT)
+    assert "etcd v3.6.16: cached" in cli.stdout
