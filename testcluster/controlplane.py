@@ -62,6 +62,18 @@ class Ports:
         """The same layout shifted by ``delta`` (a second, private test bed)."""
         return Ports(**{name: port + delta for name, port in asdict(self).items()})
 
+    def free(self) -> bool:
+        return not any(port_in_use(port) for port in asdict(self).values())
+
+    @classmethod
+    def first_free(cls, step: int = 100, attempts: int = 20) -> Ports:
+        """The first layout, shifted by multiples of ``step``, whose ports are all free (a private test bed)."""
+        for i in range(1, attempts + 1):
+            candidate = cls().offset(i * step)
+            if candidate.free():
+                return candidate
+        raise TestbedError(f"no free port layout found for a private test bed (tried {attempts} offsets)")
+
 
 @dataclass(frozen=True)
 class Network:

@@ -501,6 +501,9 @@ def cni_conflist(layout: NodeLayout, pod_cidr: str, gateway: str) -> dict[str, A
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+            # Docker sets the FORWARD policy to DROP, and bridged pod-to-pod traffic passes FORWARD
+            # (br_netfilter): the firewall plugin accepts each pod's traffic in its own CNI-FORWARD chain.
+            {"type": "firewall", "backend": "iptables"},
         ],
     }
 

@@ -108,3 +108,16 @@ def test_mcp_endpoint_requires_a_valid_bearer_token(live_backend: BackendProcess
     assert "token" in response.json()["detail"] or "Authorization" in response.json()["detail"]
     with pytest.raises(Exception):  # noqa: B017 - the SDK wraps the 401 in its own error types
         run(live_backend, token, lambda client: client.list_tools())
+
+
+def test_mcp_endpoint_answers_odd_requests_without_hanging(live_backend: BackendProcess) -> None:
+    with httpx.Client(base_url=live_backend.base_url, timeout=15) as http:
+        user = sign_up(http)
+        headers = {**user.headers, "Accept": "application/json, text/event-stream"}
+        for method in ("GET", "DELETE", "PUT"):
+            response = http.request(method, "/api/mcp", headers=headers)
+            assert response.status_code == 405, (method, response.text)
+            assert response.headers["allow"] == "POST"
+        malformed = http.post("/api/mcp", content=b"{bad", headers={**headers, "Content-Type": "application/json"})
+        assert malformed.status_code == 400
+        assert malformed.json()["error"]["code"] == -32700  # JSON-RPC parse error

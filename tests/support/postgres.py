@@ -151,11 +151,54 @@ def _run_as_owner_kwargs() -> dict[str, object]:
     return {"user": SUPERUSER, "group": SUPERUSER}
 
 
+ROOT_PREFIX = "todo-pg-"
+OWNER_FILE = "owner.pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphaned_clusters(bindir: Path, base_dir: Path | None = None) -> list[Path]:
+    """Stop and delete clusters whose test process died without tearing down (killed by a timeout,
+    say). Only folders this module created and whose recorded owner process is gone are touched."""
+    removed = []
+    parent = Path(base_dir or tempfile.gettempdir())
+    for root in parent.glob(ROOT_PREFIX + "*"):
+        try:
+            owner_pid = int((root / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _process_alive(owner_pid):
+            continue
+        if (root / "data" / "postmaster.pid").exists():
+            subprocess.run(
+                [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "-t", "30", "stop"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                **_run_as_owner_kwargs(),  # type: ignore[arg-type]
+            )
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
 def start_postgres(base_dir: Path | None = None) -> PostgresServer:
-    """Create and start a throwaway cluster; the caller must call :func:`stop_postgres`."""
+    """Create and start a throwaway cluster; the caller must call :func:`stop_postgres`.
+    ``base_dir`` (default: the system temp folder) must be reachable by the ``postgres`` user when root."""
     bindir = _find_bindir()
     owner = _run_as_owner_kwargs()
-    root = Path(tempfile.mkdtemp(prefix="todo-pg-", dir=base_dir))
+    sweep_orphaned_clusters(bindir, base_dir)
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=base_dir))
+    (root / OWNER_FILE).write_text(f"{os.getpid()}\n")
     datadir = root / "data"
     log_file = root / "server.log"
     password = secrets.token_hex(16)

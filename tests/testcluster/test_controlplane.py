@@ -276,7 +276,7 @@ def test_helm_install_on_simulated_nodes_then_uninstall_leaves_nothing(testbed, 
 
 def test_up_is_idempotent_and_down_stops_every_process(testbed, tmp_path: Path) -> None:
     paths = Paths(testbed.paths.cache, state=tmp_path / "private-testbed")
-    ports = controlplane.Ports().offset(100)
+    ports = controlplane.Ports.first_free()  # other test beds (e.g. a colleague's) may hold some offsets
     first = controlplane.up(paths=paths, node=False, simulated_nodes=1, ports=ports)
     try:
         assert not first.reused

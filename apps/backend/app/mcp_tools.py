@@ -156,6 +156,12 @@ class McpHttpEndpoint:
         except TokenError as exc:
             await _json_response(send, 401, {"detail": str(exc)}, [(b"www-authenticate", b"Bearer")])
             return
+        if scope["method"] != "POST":
+            # Stateless JSON mode pushes nothing, so a GET event stream would only stay open (and hold up
+            # graceful shutdown); the MCP spec lets servers without one answer 405.
+            detail = "this MCP endpoint is stateless: send JSON-RPC messages with POST"
+            await _json_response(send, 405, {"detail": detail}, [(b"allow", b"POST")])
+            return
         await self.session_manager.handle_request(scope, receive, send)
 
 
