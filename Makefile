@@ -26,7 +26,7 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml $(wildcard $(BACKEND_LOCK))
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -U pip setuptools wheel
+	$(PY) -m pip install -q -U pip setuptools
 	$(PY) -m pip install -q -e '.[test]' $(if $(wildcard $(BACKEND_LOCK)),-r $(BACKEND_LOCK))
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (todo-runbook)" >/dev/null
 	@touch $@

@@ -602,6 +602,7 @@ def up(ctx: Any) -> NodeState:
         raise NodeError("the real node needs a non-loopback host address for the kubelet and the `kubernetes` "
                         "Service; the control plane advertises 127.0.0.1 (start it with the node enabled).")
     state.node_ip = node_ip
+    ensure_single_node(ctx, node_ip)
     join_start = time.monotonic()
     save_sysctls(layout)
     kubelet = start_kubelet(ctx, layout, node_ip)
@@ -632,6 +633,23 @@ def up(ctx: Any) -> NodeState:
                      "join_seconds": state.join_seconds})
     ctx.log(f"node: ready with add-ons in {time.monotonic() - t0:.1f}s")
     return state
+
+
+def ensure_single_node(ctx: Any, node_ip: str) -> None:
+    """One real node per machine: the kubelet port, the bridge and /kubepods cannot be shared."""
+    recorded = ctx.process("kubelet")
+    if recorded is not None and recorded.alive():
+        return
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        in_use = probe.connect_ex((node_ip, KUBELET_PORT)) == 0
+    if in_use or BRIDGE in bridge_links():
+        raise NodeError(
+            f"another real node already runs on this machine ({node_ip}:{KUBELET_PORT} answers or bridge {BRIDGE} "
+            "exists), probably a test bed with another cache folder. Only one real node fits on a machine: take "
+            "that one down (`TODO_RUNBOOK_CACHE=<its cache> python -m testcluster down`), then run `up` again."
+        )
 
 
 def kubelet_was_running(state: NodeState) -> bool:

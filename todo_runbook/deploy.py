@@ -95,7 +95,7 @@ def chart_images(target: ClusterTarget, config: RunbookConfig, images: Mapping[s
 
 def helm_status(target: ClusterTarget, config: RunbookConfig) -> dict[str, Any] | None:
     res = shell.run(target.helm("status", config.release, "-n", config.namespace, "-o", "json"), timeout=60,
-                    check=False)
+                    check=False, mask_output=False)
     return json.loads(res.stdout) if res.ok else None
 
 
@@ -113,8 +113,10 @@ def _diagnosed_remedy(target: ClusterTarget, config: RunbookConfig) -> str:
             kube.close()
     except Exception:  # the cluster itself is gone: the plain remedy is all we have
         return ""
-    findings = [f for f in diag.findings if f.severity in (ERROR, WARNING) and f.rule != "missing_limits"][:4]
-    return "; ".join(f"{f.object}: {f.detail} -> {f.remedy}" for f in findings)
+    # Errors explain a stuck rollout; warnings (a probe that failed once while starting) only when nothing else does.
+    errors = [f for f in diag.findings if f.severity == ERROR]
+    findings = errors or [f for f in diag.findings if f.severity == WARNING and f.rule != "missing_limits"]
+    return "; ".join(f"{f.object}: {f.detail} -> {f.remedy}" for f in findings[:3])
 
 
 def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> DeployResult:
@@ -127,13 +129,17 @@ def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, s
                         hint=f"see `kubectl -n {config.namespace} get pods` and `kubectl -n {config.namespace} "
                              "get events --sort-by=.lastTimestamp`; the verify step's diagnosis explains common causes")
     except CommandFailedError as exc:
-        raise StepFailedError(exc.problem, _diagnosed_remedy(target, config) or exc.remedy) from exc
+        why = exc.problem.rsplit(": ", 1)[-1].strip()
+        timed_out = "deadline exceeded" in why or "timed out" in why
+        problem = (f"helm upgrade --install {config.release} did not finish: {why}"
+                   + (f" (not every pod was Ready within --timeout {config.deploy_timeout_s}s)" if timed_out else ""))
+        raise StepFailedError(problem, _diagnosed_remedy(target, config) or exc.remedy) from exc
     finally:
         if secret_file:
             secret_file.unlink(missing_ok=True)
     status = helm_status(target, config) or {}
     values = shell.run(target.helm("get", "values", config.release, "-n", config.namespace, "--all", "-o", "json"),
-                       timeout=60).stdout
+                       timeout=60, mask_output=False).stdout
     command = res.command.replace(str(secret_file), "<secrets.yaml>") if secret_file else res.command
     return DeployResult(
         release=config.release, namespace=config.namespace, chart=config.chart,

@@ -107,7 +107,7 @@ def probe_tool(name: str) -> ToolStatus:
         status.detail = f"{argv[0]} not on PATH"
         return status
     try:
-        result = shell.run(argv, timeout=20, check=False)
+        result = shell.run(argv, timeout=20, check=False, mask_output=False)
     except RunbookError as exc:
         status.detail = exc.problem
         return status

@@ -27,7 +27,7 @@ SECRET_KEY = re.compile(rf"(?i){_SECRET_WORDS}")
 # Quoted values keep their quotes (JSON stays JSON); a value opening an object or list is left alone.
 _SECRET_ASSIGNMENT = re.compile(
     rf"(?i)\b([\w.\-]*{_SECRET_WORDS}[\w.\-]*)([\"']?\s*[=:]\s*)"
-    r"(\"(?:[^\"\\]|\\.)+\"|'[^']+'|(?![{\[\"'])[^\s,}\]\"']+)"
+    r"(\"(?:[^\"\\]|\\.)+\"|'[^']+'|(?![{\[\"']|(?:true|false|null)\b)[^\s,}\]\"'\\]+)"
 )
 # credentials inside URLs: scheme://user:password@host
 _URL_CREDENTIALS = re.compile(r"(\w+://[^:/\s@]+:)([^@\s]+)(@)")
@@ -104,10 +104,12 @@ def run(
     secrets: Iterable[str] = (),
     input_text: str | None = None,
     hint: str = "",
+    mask_output: bool = True,
 ) -> CommandResult:
     """Run `argv` (no shell), capture its output, raise a clear RunbookError on failure.
 
     `env` adds variables to the current environment; `hint` is the remedy shown when it fails.
+    `mask_output=False` keeps stdout exact for parsing (JSON); the caller masks what it keeps.
     """
     argv = [str(a) for a in argv]
     secrets = tuple(secrets)
@@ -126,7 +128,8 @@ def run(
                                   hint or "check that the cluster/engine answers, or raise the timeout parameter",
                                   ) from exc
     timer.stop()
-    result = CommandResult(command=line, returncode=proc.returncode, stdout=mask(proc.stdout, secrets),
+    stdout = mask(proc.stdout, secrets) if mask_output else proc.stdout
+    result = CommandResult(command=line, returncode=proc.returncode, stdout=stdout,
                            stderr=mask(proc.stderr, secrets), seconds=timer.seconds, started_at=timer.started_at)
     if check and not result.ok:
         raise CommandFailedError(f"`{line}` exited with {proc.returncode}: {result.tail(8)}",
