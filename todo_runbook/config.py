@@ -92,6 +92,8 @@ class RunbookConfig:
     # teardown
     remove_images: bool = _param(False, "teardown also removes the loaded/built images")
     stop_cluster: bool = _param(False, "teardown also stops the cluster (minikube stop / test bed down)")
+    teardown_on_failure: bool = _param(True, "run the teardown step (when asked for) even after a step failed, "
+                                             "so a failed run leaves no release behind; false keeps it for debugging")
     # success criteria (the plan's, or stricter)
     max_frontend_image_mb: float = _param(500.0, "frontend image size budget, MB")
     max_backend_image_mb: float = _param(300.0, "backend image size budget, MB")

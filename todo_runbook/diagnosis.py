@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .kube import is_ready
 from .stats import parse_cpu, parse_memory
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -131,7 +132,9 @@ def _pod_rules(pod: Mapping[str, Any], events: list[Mapping[str, Any]]) -> list[
                                     f"kubectl logs {_name(pod)} -c {cname} --previous shows why"))
     for event in _events_for(events, _name(pod)):
         message = event.get("message", "")
-        if event.get("reason") == "Unhealthy" and "probe failed" in message.lower():
+        # A probe that failed once or twice while a now-Ready pod was starting is start-up noise, not a finding.
+        transient = is_ready(pod) and (event.get("count") or 1) < 3
+        if event.get("reason") == "Unhealthy" and "probe failed" in message.lower() and not transient:
             findings.append(Finding("failing_probe", WARNING, name,
                                     f"{message} (seen {event.get('count', 1)}x)",
                                     "check the probe path/port against the app (backend /health and /ready, "

@@ -83,8 +83,10 @@ def latency(lat: Mapping[str, Any] | None, budget_ms: float | None = None) -> Fi
     for key, style in (("p50_ms", ":"), ("p95_ms", "--"), ("p99_ms", "-.")):
         if lat.get(key) is not None:
             ax.axvline(lat[key], color="#08519c", linestyle=style, label=f"{key[:-3]} {lat[key]:.1f} ms")
-    if budget_ms:
+    if budget_ms and budget_ms <= 3 * max(samples):
         ax.axvline(budget_ms, color=FAIL_COLOR, linestyle="--", label=f"budget p95 {budget_ms:g} ms")
+    elif budget_ms:  # far off scale: drawing it would squash the distribution into one bar
+        ax.plot([], [], color=FAIL_COLOR, linestyle="--", label=f"budget p95 {budget_ms:g} ms (off scale)")
     ax.set_xlabel(f"GET {lat.get('path')} latency (ms), {lat.get('count')} requests, {lat.get('failures')} failed")
     ax.set_ylabel("requests")
     ax.legend(fontsize=8)
@@ -135,6 +137,7 @@ def trend(history: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Figure |
     for ax, key in zip(axes[0], keys, strict=True):
         values = [float(r[key]) if r.get(key) not in (None, "") else float("nan") for r in rows]
         ax.plot(range(1, len(rows) + 1), values, marker="o")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(key, fontsize=8)
         ax.set_xlabel("run #", fontsize=7)
         ax.tick_params(labelsize=7)

@@ -55,7 +55,8 @@ def exit_code(outcomes: Sequence[StepOutcome], table: Sequence[Criterion]) -> in
 
 def commands_by_step(evidence: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]:
     out = {}
-    for step, payload in evidence.items():
+    order = ["preflight", "cluster", "build", "load", "deploy", "verify", "aiops", "teardown"]
+    for step, payload in sorted(evidence.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
         cmds = (payload.get("result") or {}).get("commands") or []
         if cmds:
             out[step] = cmds

@@ -182,14 +182,18 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
     failed = outcomes[0].status == "failed"
     # The notebooks receive the validated values (not the raw strings), so they validate the same way.
     nb_params = {k: v for k, v in config.to_dict().items() if k in params or k in config.changed()}
+    preflight_failed = failed
     for step in selected:
-        if failed:
+        cleanup = step == "teardown" and config.teardown_on_failure and not preflight_failed
+        if failed and not cleanup:
             outcomes.append(StepOutcome(step, "skipped", note="skipped: an earlier step failed"))
             continue
         say(f"step {step}: running notebooks/{NOTEBOOKS[step]}")
         outcome = run_notebook(step, store, nb_params, say)
+        if failed:
+            outcome.note = "ran after a failed step, to clean up (teardown_on_failure=true)"
         outcomes.append(outcome)
-        failed = outcome.status == "failed"
+        failed = failed or outcome.status == "failed"
     report = build_report(store, config, outcomes, started_at=started)
     if "aiops" in selected:
         from .aiops import write_cheatsheet

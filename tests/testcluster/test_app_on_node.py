@@ -186,6 +186,10 @@ def test_deleted_backend_and_database_pods_come_back_with_the_data(real_node: An
     assert wait_for(lambda: "buy oat milk" in user.titles(), "the task after the database restart", timeout=60)
 
 
+# Several upgrades in a row: a single one passed by luck before Traefik's dial timeout was shortened.
+UPGRADE_TAG_SUFFIXES = ("-2", "", "-2")
+
+
 def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_images: dict[str, str],
                                           user: Client) -> None:
     stop = threading.Event()
@@ -206,24 +210,34 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
+    per_upgrade: list[tuple[int, int]] = []
     try:
         time.sleep(2)
-        real_node.run("helm", ["upgrade", RELEASE, str(CHART), "-n", release, "-f", str(CHART / "values-dev.yaml"),
-                               "--set", f"backend.image.tag={app_images['tag']}-2",
-                               "--set", f"frontend.image.tag={app_images['tag']}", "--wait", "--timeout", "8m"],
-                      timeout=600)
-        time.sleep(3)
+        for suffix in UPGRADE_TAG_SUFFIXES:
+            first = len(outcomes)
+            real_node.run("helm", ["upgrade", RELEASE, str(CHART), "-n", release,
+                                   "-f", str(CHART / "values-dev.yaml"),
+                                   "--set", f"backend.image.tag={app_images['tag']}{suffix}",
+                                   "--set", f"frontend.image.tag={app_images['tag']}", "--wait", "--timeout", "8m"],
+                          timeout=600)
+            # the old pods finish terminating (preStop + shutdown) while the loop still runs
+            wait_for(lambda: all_ready(real_node, release, 5) and len(core(real_node).list_namespaced_pod(
+                release).items) == 5, "the old backend pods gone", timeout=120)
+            time.sleep(2)
+            window = outcomes[first:]
+            per_upgrade.append((len(window), len([o for o in window if o != 200])))
     finally:
         stop.set()
         thread.join(timeout=60)
     images_now = {p.spec.containers[0].image for p in app_pods(real_node, release) if "backend" in p.metadata.name}
-    assert images_now == {f"todo-backend:{app_images['tag']}-2"}
+    assert images_now == {f"todo-backend:{app_images['tag']}{UPGRADE_TAG_SUFFIXES[-1]}"}
     failed = [o for o in outcomes if o != 200]
-    quantiles = statistics.quantiles(latencies, n=20)
-    print(f"upgrade loop: {len(outcomes)} requests, {len(failed)} failed; "
-          f"latency p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {quantiles[18] * 1000:.1f} ms")
-    assert len(outcomes) > 50
-    assert not failed, f"{len(failed)} of {len(outcomes)} requests failed during the upgrade: {failed[:5]}"
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(f"upgrade loop: {len(UPGRADE_TAG_SUFFIXES)} upgrades, (requests, failed) per upgrade {per_upgrade}; "
+          f"{len(outcomes)} requests, {len(failed)} failed; latency p50 {statistics.median(latencies) * 1000:.1f} ms, "
+          f"p95 {quantiles[94] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms")
+    assert len(outcomes) > 50 * len(UPGRADE_TAG_SUFFIXES)
+    assert not failed, f"{len(failed)} of {len(outcomes)} requests failed during the upgrades: {failed[:5]}"
 
 
 def test_metrics_api_reports_every_app_pod(real_node: Any, release: str) -> None:

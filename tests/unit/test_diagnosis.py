@@ -76,3 +76,13 @@ def test_findings_are_sorted_errors_first(fixture_json):
     severities = [f.severity for f in diag.findings]
     assert severities == sorted(severities, key={ERROR: 0, WARNING: 1, INFO: 2}.get)
     assert diag.by_rule()["crash_loop"] == 1
+
+
+def test_a_probe_that_failed_once_while_a_ready_pod_started_is_not_a_finding(fixture_json):
+    events = fixture_json("events_probe.json")
+    events[0]["count"] = 1
+    assert not [f for f in diagnose("todo", [fixture_json("pod_ready_backend.json")], events).findings
+                if f.rule == "failing_probe"]
+    pod = fixture_json("pod_crashloop_oom.json")
+    events[0]["involvedObject"]["name"] = pod["metadata"]["name"]
+    assert any(f.rule == "failing_probe" for f in diagnose("todo", [pod], events).findings)
