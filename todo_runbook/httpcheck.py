@@ -115,7 +115,11 @@ class AppClient:
 
     def tasks(self) -> list[dict[str, Any]]:
         resp = self.get(self.api_base, "/api/tasks", auth=True)
-        resp.raise_for_status()
+        if resp.status_code != 200:
+            raise StepFailedError(f"GET /api/tasks answered HTTP {resp.status_code}: {resp.text[:300]}",
+                                  "a 401 right after signup means the backends disagree on the user or the JWT "
+                                  "secret (kubectl -n NAMESPACE logs deploy/RELEASE-todo-app-backend); a 5xx "
+                                  "points at the database")
         body = resp.json()
         return body if isinstance(body, list) else body.get("tasks", [])
 

@@ -31,7 +31,7 @@ class RunbookRun:
         return json.loads((self.run_dir / "evidence" / f"{step}.json").read_text())
 
 
-def testbed_env(testbed: Any) -> dict[str, str]:
+def env_for_testbed(testbed: Any) -> dict[str, str]:
     env = testbed.env()
     env["KUBECONFIG"] = testbed.kubeconfig
     return env
@@ -42,7 +42,7 @@ def run_runbook(testbed: Any, outputs: Path, run_id: str, *args: str, timeout: f
            "-p", f"outputs_dir={outputs}", "-p", "health_requests=200",
            # two backends keep the API up while it rolls; one frontend keeps a 2-CPU test bed node within budget
            "-p", "backend_replicas=2", "-p", "frontend_replicas=1", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=testbed_env(testbed), timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env_for_testbed(testbed), timeout=timeout)
     return RunbookRun(proc.returncode, proc.stdout, proc.stderr, outputs / run_id, outputs)
 
 

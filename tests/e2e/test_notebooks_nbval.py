@@ -11,14 +11,14 @@ import pytest
 
 from todo_runbook.runner import NOTEBOOKS, NOTEBOOKS_DIR
 
-from .conftest import REPO, testbed_env
+from .conftest import REPO, env_for_testbed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node, pytest.mark.docker, pytest.mark.slow]
 
 
 def test_notebooks_pass_under_nbval(node_testbed, tmp_path):
     outputs = tmp_path / "outputs"
-    env = testbed_env(node_testbed)
+    env = env_for_testbed(node_testbed)
     env.update({"TODO_RUNBOOK_PROVIDER": "testbed", "TODO_RUNBOOK_OUTPUTS_DIR": str(outputs),
                 "TODO_RUNBOOK_HEALTH_REQUESTS": "100"})
     notebooks = [str(NOTEBOOKS_DIR / name) for name in NOTEBOOKS.values()]
