@@ -44,7 +44,7 @@ TRAEFIK_PING_PORT = 18082
 INGRESS_CLASS = "nginx"
 INGRESS_CONTROLLER = "k8s.io/ingress-nginx"
 STORAGE_CLASS = "standard"
-VOLUME_COUNT = 6
+VOLUME_COUNT = 24  # a whole test session (chart, e2e, node tests) installs many releases between two `up`s
 VOLUME_SIZE = "5Gi"
 MANAGED_BY = "testcluster.todo-runbook.io"
 
