@@ -478,6 +478,11 @@ def node_ready(node: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
+def not_ready_taint_lifted(node: Any) -> bool:
+    taints = (node.spec.taints or []) if node is not None else [None]
+    return not any(t is None or t.key == "node.kubernetes.io/not-ready" for t in taints)
+
+
 # ----------------------------------------------------------------------------------------------
 # CNI and the bridge
 
@@ -616,8 +621,9 @@ def up(ctx: Any) -> NodeState:
     node = node_object(ctx)
     state.pod_cidr = node.spec.pod_cidr
     state.gateway_ip = configure_cni(layout, state.pod_cidr)
-    procs.wait_until(lambda: node_ready(node_object(ctx)), what=f"node {NODE_NAME} Ready", timeout=120,
-                     interval=0.5, watch=kubelet)
+    # Ready alone is not enough: pods cannot land until the node controller lifts the not-ready taint.
+    procs.wait_until(lambda: node_ready(node_object(ctx)) and not_ready_taint_lifted(node_object(ctx)),
+                     what=f"node {NODE_NAME} Ready and schedulable", timeout=120, interval=0.5, watch=kubelet)
     if state.join_seconds is None or not kubelet_was_running(state):
         state.join_seconds = round(time.monotonic() - join_start, 2)
     ctx.log(f"node: {NODE_NAME} Ready in {time.monotonic() - join_start:.1f}s (pod CIDR {state.pod_cidr}, "
