@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from testcluster import images, node
+from tests.testcluster.node_support import wait_for as shared_wait_for
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 
@@ -33,26 +34,7 @@ POSTGRES_IMAGE = "todo-runbook/postgres:15-bookworm"
 
 
 def wait_for(check: Any, what: str, timeout: float = 180, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as error:  # not yet
-            last = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-
-
-@pytest.fixture(scope="module")
-def real_node(testbed: Any) -> Any:
-    if testbed.node_error == "disabled with TODO_TESTBED_NODE=0":
-        pytest.skip("the real node is disabled with TODO_TESTBED_NODE=0")
-    if testbed.node_error:
-        pytest.fail(f"the test bed's real node did not come up: {testbed.node_error}")
-    return testbed
+    return shared_wait_for(check, what, timeout, interval)
 
 
 @pytest.fixture(scope="module")

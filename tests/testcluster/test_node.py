@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import requests
 
 from testcluster import controlplane, images, node
 from testcluster.build import find_go, go_env
+from tests.testcluster.node_support import wait_for
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker]
 
@@ -30,27 +30,6 @@ PROBE_IMAGE = "todo-testbed/probe-server:test"
 PROBE_SOURCE = Path(__file__).resolve().parent / "probe_server"
 
 
-def wait_for(check: Any, what: str, timeout: float = 120, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as error:  # not yet
-            last = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-
-
-@pytest.fixture(scope="module")
-def real_node(testbed: Any) -> Any:
-    if testbed.node_error == "disabled with TODO_TESTBED_NODE=0":
-        pytest.skip("the real node is disabled with TODO_TESTBED_NODE=0")
-    if testbed.node_error:
-        pytest.fail(f"the test bed's real node did not come up: {testbed.node_error}")
-    return testbed
 
 
 @pytest.fixture(scope="module")
