@@ -3,6 +3,9 @@
 ``docker save <image> | ctr -n k8s.io --address <node socket> images import -``: the image lands in
 containerd's ``k8s.io`` namespace (the one the CRI plugin and so the kubelet use), unpacked into the
 overlayfs snapshotter, so pods with ``imagePullPolicy: IfNotPresent``/``Never`` start without a registry.
+
+Each import labels the containerd image with the Docker image ID it came from; loading the same image
+again finds that label and skips the copy (as ``kind load docker-image`` does), so a second run is quick.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTAINERD_NAMESPACE = "k8s.io"
+DOCKER_ID_LABEL = "todo-runbook.io/docker-image-id"
 
 
 class ImageLoadError(RuntimeError):
@@ -27,6 +31,7 @@ class LoadResult:
     seconds: float
     bytes: int  # uncompressed image size as Docker reports it
     command: str  # what a person would type
+    reused: bool = False  # the node already had this exact image (same Docker image ID): nothing was copied
 
 
 def normalize_reference(image: str) -> str:
@@ -46,25 +51,48 @@ def load_command(image: str, address: str, ctr: str = "ctr") -> str:
     )
 
 
+def _ctr(address: str, ctr: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, *args],
+                          capture_output=True, text=True, check=False)
+
+
+def docker_id_on_node(reference: str, address: str, ctr: str = "ctr") -> str:
+    """The Docker image ID the node's copy of ``reference`` was imported from ("" if absent or unlabelled)."""
+    listed = _ctr(address, ctr, "images", "ls", f"name=={reference}")
+    for line in listed.stdout.splitlines()[1:]:  # REF TYPE DIGEST SIZE PLATFORMS LABELS
+        fields = line.split()
+        if fields and fields[0] == reference:
+            labels = dict(item.partition("=")[::2] for item in fields[-1].split(","))
+            return labels.get(DOCKER_ID_LABEL, "")
+    return ""
+
+
 def load_image(
-    image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900
+    image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900, reuse: bool = True
 ) -> LoadResult:
-    """Stream ``image`` from the Docker engine into the node's containerd; returns timing and size."""
+    """Stream ``image`` from the Docker engine into the node's containerd; returns timing and size.
+
+    With ``reuse`` an image the node already holds under the same name and Docker image ID is not copied."""
     if not Path(address).exists():
         raise ImageLoadError(
             f"the node's containerd socket {address} does not exist: start the test bed node first "
             "(`python -m testcluster up`)."
         )
     inspect = subprocess.run(
-        [docker, "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True
+        [docker, "image", "inspect", "--format", "{{.Id}} {{.Size}}", image], capture_output=True, text=True
     )
     if inspect.returncode != 0:
         raise ImageLoadError(
             f"image {image!r} is not in the Docker engine ({inspect.stderr.strip()}); build it first "
             f"(e.g. `docker build -t {image} ...`)."
         )
-    size = int(inspect.stdout.strip() or 0)
+    docker_id, _, size_text = inspect.stdout.strip().partition(" ")
+    size = int(size_text or 0)
+    reference = normalize_reference(image)
     start = time.monotonic()
+    if reuse and docker_id_on_node(reference, address, ctr) == docker_id:
+        return LoadResult(image, reference, time.monotonic() - start, size, load_command(image, address, ctr),
+                          reused=True)
     # Chained like the shell pipeline: docker's stdout is ctr's stdin, no copy through Python.
     save = subprocess.Popen([docker, "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     imp = subprocess.Popen(
@@ -84,14 +112,12 @@ def load_image(
         raise ImageLoadError(f"`docker save {image}` failed: {save_err.strip()}")
     if imp.returncode != 0:
         raise ImageLoadError(f"`ctr images import` of {image} failed: {import_out.strip()}")
-    reference = normalize_reference(image)
-    listed = subprocess.run(
-        [ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, "images", "ls", "-q"],
-        capture_output=True, text=True, check=False,
-    ).stdout.split()
-    if reference not in listed:
+    # The label doubles as the check that the import registered the name the kubelet will ask for.
+    labelled = _ctr(address, ctr, "images", "label", reference, f"{DOCKER_ID_LABEL}={docker_id}")
+    if labelled.returncode != 0:
         raise ImageLoadError(
-            f"import of {image} finished but containerd does not list {reference}: {import_out.strip()}"
+            f"import of {image} finished but containerd does not know {reference}: "
+            f"{(labelled.stdout + labelled.stderr).strip()} {import_out.strip()}"
         )
     return LoadResult(image, reference, time.monotonic() - start, size, load_command(image, address, ctr))
 

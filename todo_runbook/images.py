@@ -16,15 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockerfiles import build_args as dockerfile_args
+from dockerfiles import image_build
+
 from . import shell
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
 from .timing import Timer
-
-if str(REPO_ROOT) not in sys.path:  # dockerfiles/ is a folder of modules, not an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-from dockerfiles import build_args as dockerfile_args
-from dockerfiles import image_build
 
 Progress = Callable[[str], None]
 BASES_SCRIPT = REPO_ROOT / "dockerfiles" / "bases" / "build_bases.py"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from .config import RunbookConfig, cache_root
 from .errors import ClusterUnreachableError, ConfigError, RunbookError, ToolMissingError
 
 TESTBED_CONTEXT = "todo-testbed"
+Say = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    """The default listener: library callers (notebooks, tests) do not need progress lines."""
 
 
 @dataclass
@@ -142,7 +148,7 @@ def _kind(config: RunbookConfig, reason: str) -> ClusterTarget:
                          load_method="kind load docker-image")
 
 
-def _testbed(config: RunbookConfig, reason: str, prepare: bool = True) -> ClusterTarget:
+def _testbed(config: RunbookConfig, reason: str, prepare: bool = True, say: Say = _quiet) -> ClusterTarget:
     facts = testbed_facts()
     if not facts:
         if not config.start_cluster or not prepare:
@@ -150,6 +156,10 @@ def _testbed(config: RunbookConfig, reason: str, prepare: bool = True) -> Cluste
                                           "start it with `make cluster-up` (python -m testcluster up); "
                                           "`todo-runbook run` starts it itself unless -p start_cluster=false")
         repo = str(Path(__file__).resolve().parents[1])
+        # Say it before it starts: on a fresh machine this is the one long silent wait of the run.
+        say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
+            "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
+            f"40 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
         # Both are idempotent: build is seconds when the pinned binaries are cached (a cold one compiles
         # Kubernetes from source and takes long), up starts the control plane and the node.
         built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
@@ -190,8 +200,9 @@ def _provider_of_context(context: str, config: RunbookConfig) -> str:
     return "context"
 
 
-def resolve(config: RunbookConfig, *, prepare: bool = True) -> ClusterTarget:
-    """Pick the cluster and make sure it answers. `prepare` lets minikube start and enable addons."""
+def resolve(config: RunbookConfig, *, prepare: bool = True, say: Say = _quiet) -> ClusterTarget:
+    """Pick the cluster and make sure it answers. `prepare` lets minikube start and enable addons, and
+    the test bed build and start; `say` hears about waits that take long."""
     provider = config.provider
     kubeconfig = config.kubeconfig or default_kubeconfig()
     if provider == "auto":
@@ -218,7 +229,7 @@ def resolve(config: RunbookConfig, *, prepare: bool = True) -> ClusterTarget:
     elif provider == "kind":
         target = _kind(config, reason)
     elif provider == "testbed":
-        target = _testbed(config, reason, prepare)
+        target = _testbed(config, reason, prepare, say)
     elif provider == "context":
         context = config.kube_context or _current_context(kubeconfig)
         if not context:
@@ -271,5 +282,6 @@ def _testbed_load(image: str, address: str) -> dict[str, Any]:
         raise RunbookError(f"loading {image} into the test bed failed: {exc}",
                            "check the node (`python -m testcluster status`); rebuild the image if it is missing",
                            ) from exc
-    return {"image": image, "method": "containerd import", "seconds": round(outcome.seconds, 3),
+    method = "already on the node (same Docker image ID): not copied" if outcome.reused else "containerd import"
+    return {"image": image, "method": method, "seconds": round(outcome.seconds, 3), "reused": outcome.reused,
             "command": outcome.command, "reference": outcome.reference, "bytes": outcome.bytes}

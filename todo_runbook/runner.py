@@ -12,7 +12,8 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .config import REPO_ROOT, STEPS, RunbookConfig
 from .errors import ConfigError, RunbookError, error_dict
 from .evidence import EvidenceStore, new_run_id, open_run
 from .preflight import preflight
+from .providers import Say
 from .report import ReportResult, StepOutcome, build_report
 from .timing import Timer, iso_now
 
@@ -32,7 +34,6 @@ NOTEBOOKS = {
 CLUSTER_STEPS = {"load", "deploy", "verify", "aiops", "teardown"}
 TESTBED_BUILDS = {"helm", "kubectl"}  # `python -m testcluster build` puts these into $TODO_RUNBOOK_CACHE/bin
 KERNEL = "python3"
-Say = Callable[[str], None]
 
 
 @dataclass
@@ -100,6 +101,17 @@ def export_html(notebook: Path) -> Path | None:
     return target
 
 
+def kernel_over_unix_sockets(folder: Path) -> Any:
+    """Kernel config: talk to the kernel over Unix sockets in a private folder instead of TCP on loopback,
+    which any local user could read (ipykernel warns about it on every start)."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(folder / "kernel")  # socket paths are <ip>-<port>
+    return config
+
+
 def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: Say) -> StepOutcome:
     import papermill as pm
 
@@ -109,11 +121,12 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
     log_dir.mkdir(exist_ok=True)
     outcome = StepOutcome(step=step, status="ok", notebook=str(target))
     timer = Timer().start()
-    with (log_dir / f"{step}.log").open("w") as log:
+    with (log_dir / f"{step}.log").open("w") as log, tempfile.TemporaryDirectory(prefix="todo-kernel-") as sockets:
         try:
             pm.execute_notebook(str(source), str(target), kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR),
                                 parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
-                                progress_bar=False, stdout_file=log, stderr_file=log)
+                                progress_bar=False, stdout_file=log, stderr_file=log,
+                                config=kernel_over_unix_sockets(Path(sockets)))
         except pm.PapermillExecutionError as exc:
             outcome.status = "failed"
             outcome.failing_cell = failing_cell(target)
@@ -146,7 +159,7 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
         if not testbed_builds_them:
             pf.raise_if_missing()
         if CLUSTER_STEPS & set(steps):
-            target = resolve(config)
+            target = resolve(config, say=say)
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
             if testbed_builds_them:

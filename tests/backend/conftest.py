@@ -3,7 +3,9 @@ fresh database on the session's throwaway PostgreSQL (tests/support/postgres.py)
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +40,21 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def run_backend_module(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m <args>` in the backend folder with exactly `env` added to a clean environment: the
+    backend's own settings are removed first so the caller decides which ones are set."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=BACKEND_DIR,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

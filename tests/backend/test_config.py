@@ -3,14 +3,10 @@ the one-line refusal to start when a required variable is missing."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from app.config import ConfigError, load_settings, normalize_database_url, redact_url
 
-from .conftest import BACKEND_DIR
+from .conftest import run_backend_module
 
 SECRET = "s" * 40
 
@@ -87,18 +83,9 @@ def test_redact_url_hides_the_password() -> None:
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "JWT_SECRET"])
 def test_uvicorn_refuses_to_start_with_one_clear_line(missing: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
-    env.update({"DATABASE_URL": "postgresql://u:p@127.0.0.1:1/x", "JWT_SECRET": SECRET})
+    env = {"DATABASE_URL": "postgresql://u:p@127.0.0.1:1/x", "JWT_SECRET": SECRET}
     del env[missing]
-    result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", "0"],
-        cwd=BACKEND_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_backend_module("uvicorn", "app.main:app", "--port", "0", env=env)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
@@ -108,15 +95,6 @@ def test_uvicorn_refuses_to_start_with_one_clear_line(missing: str) -> None:
 
 
 def test_migrate_command_refuses_without_database_url() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
-    result = subprocess.run(
-        [sys.executable, "-m", "app.migrate"],
-        cwd=BACKEND_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_backend_module("app.migrate", env={})
     assert result.returncode == 2
     assert result.stderr.strip().startswith("todo-backend: configuration error: DATABASE_URL is not set")

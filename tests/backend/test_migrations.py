@@ -10,6 +10,8 @@ from app.config import normalize_database_url
 from app.migrate import MIGRATION_LOCK_ID, current_revision, head_revision, upgrade_to_head
 from sqlalchemy import create_engine, inspect
 
+from .conftest import JWT_SECRET, run_backend_module
+
 pytestmark = pytest.mark.postgres
 
 
@@ -87,23 +89,9 @@ def test_sslmode_require_connects_over_tls(postgres_url: str) -> None:
 
 
 def test_migrate_command(postgres_url: str) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from .conftest import BACKEND_DIR, JWT_SECRET
-
-    env = {**os.environ, "DATABASE_URL": postgres_url, "JWT_SECRET": JWT_SECRET}
+    env = {"DATABASE_URL": postgres_url, "JWT_SECRET": JWT_SECRET}
     for _ in range(2):  # the second run finds nothing to do
-        result = subprocess.run(
-            [sys.executable, "-m", "app.migrate"],
-            cwd=BACKEND_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        result = run_backend_module("app.migrate", env=env, timeout=300)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().endswith(f"schema at revision {head_revision()}")
     password = postgres_url.split(":")[2].split("@")[0]

@@ -35,6 +35,15 @@ def test_every_step_ran_and_recorded_evidence(first_run):
     assert summary["provider"]["provider"] == "testbed"
 
 
+def test_the_console_carries_the_runbooks_own_lines(first_run):
+    """One line per step on stderr; kernels talk over Unix sockets, so ipykernel's warning about an
+    unencrypted TCP connection (printed by every kernel start) is not among them."""
+    for step in STEPS:
+        assert re.search(rf"^step {step}: ok in \d+ s$", first_run.stderr, re.M), first_run.stderr[-2000:]
+    assert "without encryption" not in first_run.stderr
+    assert "IPKernelApp" not in first_run.stderr
+
+
 def test_every_criterion_was_measured_and_the_exit_code_follows_them(first_run):
     criteria = first_run.summary["criteria"]
     unmeasured = [c["key"] for c in criteria if c["status"] not in ("pass", "fail")]
@@ -91,5 +100,7 @@ def test_a_second_run_works_and_reuses_the_build(first_run, node_testbed, runboo
     for image in second.evidence("build")["result"]["images"]:
         assert image["ref"] == first_images[image["component"]]["ref"]  # same sources, same content tag
         assert image["cache_hits"] == image["steps"], image  # every cacheable step came from the cache
+    loads = second.evidence("load")["result"]["images"]
+    assert loads and all(i["reused"] for i in loads), loads  # the node already holds these exact images
     rows = [r["run_id"] for r in csv.DictReader((runbook_outputs / "history.csv").open())]
     assert rows.count("e2e-1") == 1 and rows.count("e2e-2") == 1

@@ -156,6 +156,23 @@ def test_image_loaded_into_the_node_containerd(real_node: Any, loaded_image: ima
     assert loaded_image.reference in tags
 
 
+def test_loading_again_copies_only_a_changed_image(real_node: Any, loaded_image: images.LoadResult) -> None:
+    """Same name and Docker image ID: nothing is copied. Same name, other content: it is imported again."""
+    address = real_node.ctx.facts()["containerd_address"]
+    again = images.load_image(loaded_image.image, address=address)
+    assert again.reused and again.reference == loaded_image.reference
+
+    name = f"todo-testbed/reuse-check:{uuid.uuid4().hex[:6]}"
+    for source in (node.PAUSE_IMAGE, loaded_image.image):  # two different images, one after the other
+        subprocess.run(["docker", "tag", source, name], check=True, capture_output=True)
+        result = images.load_image(name, address=address)
+        docker_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", name], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+        assert not result.reused, source
+        assert images.docker_id_on_node(result.reference, address) == docker_id
+    subprocess.run(["docker", "rmi", name], check=False, capture_output=True)
+
+
 def test_pods_run_the_local_image_and_the_kubelet_executes_probes(real_node: Any, workload: dict[str, Any],
                                                                    namespace: str) -> None:
     from kubernetes import client
