@@ -68,11 +68,11 @@ def docker_id_on_node(reference: str, address: str, ctr: str = "ctr") -> str:
 
 
 def load_image(
-    image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900, reuse: bool = True
+    image: str, *, address: str, ctr: str = "ctr", docker: str = "docker", timeout: float = 900
 ) -> LoadResult:
     """Stream ``image`` from the Docker engine into the node's containerd; returns timing and size.
 
-    With ``reuse`` an image the node already holds under the same name and Docker image ID is not copied."""
+    An image the node already holds under the same name and Docker image ID is not copied again."""
     if not Path(address).exists():
         raise ImageLoadError(
             f"the node's containerd socket {address} does not exist: start the test bed node first "
@@ -90,7 +90,7 @@ def load_image(
     size = int(size_text or 0)
     reference = normalize_reference(image)
     start = time.monotonic()
-    if reuse and docker_id_on_node(reference, address, ctr) == docker_id:
+    if docker_id_on_node(reference, address, ctr) == docker_id:
         return LoadResult(image, reference, time.monotonic() - start, size, load_command(image, address, ctr),
                           reused=True)
     # Chained like the shell pipeline: docker's stdout is ctr's stdin, no copy through Python.
@@ -123,8 +123,6 @@ def load_image(
 
 
 def list_images(address: str, ctr: str = "ctr") -> list[str]:
-    out = subprocess.run(
-        [ctr, "-n", CONTAINERD_NAMESPACE, "--address", address, "images", "ls", "-q"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    return [line for line in out.split() if not line.startswith("sha256:")]
+    listed = _ctr(address, ctr, "images", "ls", "-q")
+    listed.check_returncode()
+    return [line for line in listed.stdout.split() if not line.startswith("sha256:")]

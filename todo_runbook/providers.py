@@ -156,12 +156,10 @@ def _testbed(config: RunbookConfig, reason: str, prepare: bool = True, say: Say 
                                           "start it with `make cluster-up` (python -m testcluster up); "
                                           "`todo-runbook run` starts it itself unless -p start_cluster=false")
         repo = str(Path(__file__).resolve().parents[1])
-        # Say it before it starts: on a fresh machine this is the one long silent wait of the run.
+        # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
         say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
             "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
             f"40 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
-        # Both are idempotent: build is seconds when the pinned binaries are cached (a cold one compiles
-        # Kubernetes from source and takes long), up starts the control plane and the node.
         built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
                           hint="see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
         up = shell.run([sys.executable, "-m", "testcluster", "up"],
