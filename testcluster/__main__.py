@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from testcluster.build import BuildError, all_components, build, select
-from testcluster.paths import MissingBinaryError
-from testcluster.procs import ProcessError
+from testcluster.build import build
+from testcluster.catalog import all_components, select
+from testcluster.errors import TestbedError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,16 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(controlplane.format_status(report))
             return 0 if report.get("ready") else 3
-    except (BuildError, MissingBinaryError, ProcessError, controlplane_error()) as error:
+    except TestbedError as error:  # BuildError, MissingBinaryError, ProcessError, ... (known problems)
         print(f"testcluster {args.command}: {error}", file=sys.stderr)
         return 1
     return 2
-
-
-def controlplane_error() -> type[Exception]:
-    from testcluster.controlplane import TestbedError
-
-    return TestbedError
 
 
 if __name__ == "__main__":

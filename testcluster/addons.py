@@ -28,12 +28,11 @@ import shutil
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from testcluster import procs
-
-if TYPE_CHECKING:
-    from testcluster.node import NodeLayout, NodeState
+from testcluster.context import ClusterContext
+from testcluster.node_layout import NodeLayout, NodeState
 
 COREDNS_HEALTH = "127.0.0.1:19053"
 COREDNS_READY = "127.0.0.1:19054"
@@ -53,7 +52,7 @@ MANAGED_BY = "testcluster.todo-runbook.io"
 # Applying objects (server-side apply, so `up` twice converges)
 
 
-def apply(ctx: Any, manifests: list[dict[str, Any]]) -> None:
+def apply(ctx: ClusterContext, manifests: list[dict[str, Any]]) -> None:
     from kubernetes import dynamic
 
     client = dynamic.DynamicClient(ctx.api_client())
@@ -102,7 +101,7 @@ def http_ok(url: str) -> bool:
 # CoreDNS
 
 
-def corefile(ctx: Any, gateway: str, kubeconfig: Path) -> str:
+def corefile(ctx: ClusterContext, gateway: str, kubeconfig: Path) -> str:
     domain = ctx.network.cluster_domain
     return f""".:53 {{
     bind {gateway}
@@ -122,7 +121,7 @@ def corefile(ctx: Any, gateway: str, kubeconfig: Path) -> str:
 """
 
 
-def coredns_up(ctx: Any, layout: NodeLayout, gateway: str) -> dict[str, Any]:
+def coredns_up(ctx: ClusterContext, layout: NodeLayout, gateway: str) -> dict[str, Any]:
     apply(ctx, _cluster_role("system:coredns", [
         {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": ["list", "watch"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
@@ -144,7 +143,7 @@ def coredns_up(ctx: Any, layout: NodeLayout, gateway: str) -> dict[str, Any]:
 # metrics-server
 
 
-def metrics_server_up(ctx: Any, layout: NodeLayout, gateway: str) -> dict[str, Any]:
+def metrics_server_up(ctx: ClusterContext, layout: NodeLayout, gateway: str) -> dict[str, Any]:
     user = "system:metrics-server"
     manifests = _cluster_role("system:metrics-server", [
         {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
@@ -203,7 +202,7 @@ def metrics_server_up(ctx: Any, layout: NodeLayout, gateway: str) -> dict[str, A
             "kubelet_tls": "verified with the cluster CA", "pid": recorded.pid}
 
 
-def apiservice_available(ctx: Any, name: str) -> bool:
+def apiservice_available(ctx: ClusterContext, name: str) -> bool:
     from kubernetes import client
 
     api = client.ApiregistrationV1Api(ctx.api_client())
@@ -237,7 +236,7 @@ TRAEFIK_DIAL_TIMEOUT = "1s"
 TRAEFIK_PROVIDERS_THROTTLE = "200ms"
 
 
-def traefik_up(ctx: Any, layout: NodeLayout) -> dict[str, Any]:
+def traefik_up(ctx: ClusterContext, layout: NodeLayout) -> dict[str, Any]:
     user = "system:traefik-ingress-controller"
     manifests = _cluster_role("system:traefik-ingress-controller", [
         {"apiGroups": [""], "resources": ["services", "endpoints", "secrets", "configmaps", "namespaces", "nodes",
@@ -282,7 +281,7 @@ def traefik_up(ctx: Any, layout: NodeLayout) -> dict[str, Any]:
     return {"url": url, "ingress_class": INGRESS_CLASS, "pid": recorded.pid}
 
 
-def _stop_if_started_differently(ctx: Any, name: str, argv: list[str]) -> None:
+def _stop_if_started_differently(ctx: ClusterContext, name: str, argv: list[str]) -> None:
     """`up` on a running test bed reuses live processes; one started with other flags is restarted instead."""
     running = ctx.process(name)
     if running is None or not running.alive():
@@ -300,7 +299,7 @@ def volume_name(index: int) -> str:
     return f"todo-testbed-pv-{index}"
 
 
-def storage_up(ctx: Any, layout: NodeLayout, node_name: str) -> dict[str, Any]:
+def storage_up(ctx: ClusterContext, layout: NodeLayout, node_name: str) -> dict[str, Any]:
     manifests: list[dict[str, Any]] = [{
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": STORAGE_CLASS,
@@ -335,7 +334,7 @@ def _volume_manifest(index: int, directory: Path, node_name: str) -> dict[str, A
     }
 
 
-def reclaim_volumes(ctx: Any, layout: NodeLayout) -> list[str]:
+def reclaim_volumes(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
     """Wipe the data of Released test bed volumes and make them Available again (what a recycler would do)."""
     from kubernetes import client
 
@@ -360,7 +359,7 @@ def reclaim_volumes(ctx: Any, layout: NodeLayout) -> list[str]:
 # Entry points used by testcluster.node
 
 
-def up(ctx: Any, layout: NodeLayout, state: NodeState) -> dict[str, Any]:
+def up(ctx: ClusterContext, layout: NodeLayout, state: NodeState) -> dict[str, Any]:
     t = time.monotonic()
     result = {"storage": storage_up(ctx, layout, state.node_name)}
     result["coredns"] = coredns_up(ctx, layout, state.gateway_ip)
@@ -373,6 +372,6 @@ def up(ctx: Any, layout: NodeLayout, state: NodeState) -> dict[str, Any]:
     return result
 
 
-def down(ctx: Any, layout: NodeLayout) -> list[str]:
+def down(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
     """The add-ons' processes are stopped by node.down and their API objects go with etcd; nothing else."""
     return []

@@ -7,7 +7,8 @@ Each :class:`GoComponent` is built in its own wrapper module under
 A marker file records a fingerprint of the spec and the Go version; a second run skips the build.
 
 Which components exist is declared elsewhere: :mod:`testcluster.components` (control plane and
-tools) and, when present, :mod:`testcluster.node_components` (node, DNS, ingress, metrics).
+tools) and :mod:`testcluster.node_components` (node, DNS, ingress, metrics), gathered by
+:mod:`testcluster.catalog`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib
-import importlib.util
 import json
 import os
 import re
@@ -25,11 +24,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from testcluster.errors import TestbedError
 from testcluster.paths import Paths
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ MARKER = ".built"
 HEARTBEAT_SECONDS = 30.0
 
 
-class BuildError(RuntimeError):
+class BuildError(TestbedError):
     """A component could not be built; the message says why and where the full log is."""
 
 
@@ -324,42 +324,7 @@ def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO
 
 
 # --------------------------------------------------------------------------------------------
-# Catalog and entry point
-
-
-def all_components() -> list[Component]:
-    """Control-plane components plus the node's (testcluster.node_components) when that module exists."""
-    from testcluster import components
-
-    found: list[Component] = list(components.COMPONENTS)
-    if importlib.util.find_spec("testcluster.node_components") is not None:
-        node_components = importlib.import_module("testcluster.node_components")
-        found += list(getattr(node_components, "COMPONENTS", []))
-    found += list(components.SCRIPT_COMPONENTS)
-    by_name: dict[str, Component] = {}
-    for component in found:
-        if component.name in by_name and by_name[component.name] != component:
-            raise BuildError(f"two different components are both named {component.name!r}; rename one of them")
-        by_name[component.name] = component
-    return list(by_name.values())
-
-
-def select(components: Sequence[Component], names: Iterable[str]) -> list[Component]:
-    """Components named by component name or by one of their binaries (``kubectl`` -> kubernetes)."""
-    wanted = list(names)
-    if not wanted:
-        return list(components)
-    chosen: list[Component] = []
-    for name in wanted:
-        match = [
-            c for c in components
-            if c.name == name or name in (c.packages if isinstance(c, GoComponent) else c.binaries)
-        ]
-        if not match:
-            known = ", ".join(c.name for c in components)
-            raise BuildError(f"unknown component {name!r}; known components: {known}")
-        chosen += [c for c in match if c not in chosen]
-    return chosen
+# Entry point
 
 
 @contextlib.contextmanager
@@ -393,7 +358,7 @@ def _build_or_reuse(component: GoComponent, paths: Paths, go: str, gover: str, f
 
 
 def build(
-    components: Sequence[Component] | None = None,
+    components: Sequence[Component],
     *,
     paths: Paths | None = None,
     force: bool = False,
@@ -401,7 +366,6 @@ def build(
 ) -> list[BuildResult]:
     """Build what is not built yet; return one result per component. Raises BuildError on the first failure."""
     paths = paths or Paths.default()
-    components = list(components) if components is not None else all_components()
     go = find_go()
     gover = go_version(go)
     results: list[BuildResult] = []

@@ -2,18 +2,17 @@
 
 ``up()`` starts them on loopback (idempotent), writes the admin kubeconfig (context ``todo-testbed``)
 and ``run/cluster.json``, waits until ``/readyz`` answers, creates simulated (kwok) nodes, then hands
-a :class:`ClusterContext` to ``testcluster.node.up(ctx)`` when that module exists and the node is
-enabled. ``down()`` calls ``testcluster.node.down(ctx)`` first, then stops every recorded process by
-pid and removes the run state.
+a :class:`~testcluster.context.ClusterContext` to ``testcluster.node.up(ctx)`` when that module exists
+and the node is enabled. ``down()`` calls ``testcluster.node.down(ctx)`` first, then stops every
+recorded process by pid and removes the run state. ``status()`` reports what runs.
+Certificates are in :mod:`testcluster.pki`; ports, network and the context in :mod:`testcluster.context`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib
 import importlib.util
-import ipaddress
 import json
 import os
 import shutil
@@ -22,8 +21,8 @@ import ssl
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,426 +30,25 @@ import yaml
 
 from testcluster import procs
 from testcluster.components import kwok_stage_files
+from testcluster.context import (
+    DEFAULT_SIMULATED_NODES,
+    ClusterContext,
+    ClusterInfo,
+    Network,
+    Ports,
+    host_address,
+    port_in_use,
+)
+from testcluster.errors import TestbedError
 from testcluster.paths import CONTEXT_NAME, Paths
+from testcluster.pki import kubeconfig_document, write_private_file
 
-KUBERNETES_VERSION = "v1.34.4"
 SIMULATED_LABEL = "testbed.todo-runbook.io/simulated"
-DEFAULT_SIMULATED_NODES = 2
 CONTROL_PLANE_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
-
-class TestbedError(RuntimeError):
-    """The test bed could not be brought up or down; the message says what to do."""
-
-    __test__ = False  # not a pytest test class despite the name
-
-
-# ----------------------------------------------------------------------------------------------
-# Settings
-
-
-@dataclass(frozen=True)
-class Ports:
-    apiserver: int = 6443
-    etcd_client: int = 2379
-    etcd_peer: int = 2380
-    controller_manager: int = 10257
-    scheduler: int = 10259
-    kwok: int = 10247
-
-    def offset(self, delta: int) -> Ports:
-        """The same layout shifted by ``delta`` (a second, private test bed)."""
-        return Ports(**{name: port + delta for name, port in asdict(self).items()})
-
-    def free(self) -> bool:
-        return not any(port_in_use(port) for port in asdict(self).values())
-
-    @classmethod
-    def first_free(cls, step: int = 100, attempts: int = 20) -> Ports:
-        """The first layout, shifted by multiples of ``step``, whose ports are all free (a private test bed)."""
-        for i in range(1, attempts + 1):
-            candidate = cls().offset(i * step)
-            if candidate.free():
-                return candidate
-        raise TestbedError(f"no free port layout found for a private test bed (tried {attempts} offsets)")
-
-
-@dataclass(frozen=True)
-class Network:
-    service_cidr: str = "10.96.0.0/16"
-    pod_cidr: str = "10.244.0.0/16"
-    simulated_pod_cidr: str = "10.250.0.0/16"
-    node_cidr_mask: int = 24
-    cluster_domain: str = "cluster.local"
-    # Where kube-apiserver listens. Loopback unless a real node runs: then pods must reach it through
-    # the `kubernetes` Service, which points at advertise_address (a host address, never loopback).
-    bind_address: str = "127.0.0.1"
-    advertise_address: str = "127.0.0.1"
-
-    @property
-    def kubernetes_service_ip(self) -> str:
-        return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
-
-    @property
-    def cluster_dns_ip(self) -> str:
-        return str(ipaddress.ip_network(self.service_cidr).network_address + 10)
-
-
-def host_address() -> str:
-    """The host's primary IPv4 address (source of the default route), loopback when there is none."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent, this only selects a route
-        address = sock.getsockname()[0]
-        if address and not address.startswith("127."):
-            return address
-    return "127.0.0.1"
 
 
 def node_module_available() -> bool:
     return importlib.util.find_spec("testcluster.node") is not None
-
-
-# ----------------------------------------------------------------------------------------------
-# PKI
-
-
-@dataclass(frozen=True)
-class CertPair:
-    cert: Path
-    key: Path
-
-
-class Pki:
-    """Certificates of the test bed (ECDSA P-256), written as PEM files in one folder."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def pair(self, name: str) -> CertPair:
-        return CertPair(self.directory / f"{name}.crt", self.directory / f"{name}.key")
-
-    def ensure_ca(self, name: str, common_name: str) -> CertPair:
-        """Reuse the CA when it exists and is valid for at least a week more, otherwise create it."""
-        from cryptography import x509
-
-        pair = self.pair(name)
-        if pair.cert.exists() and pair.key.exists():
-            cert = x509.load_pem_x509_certificate(pair.cert.read_bytes())
-            if cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=7):
-                return pair
-        return self._write(name, common_name, (), ca=None, is_ca=True, days=3650, usages=())
-
-    def issue(
-        self,
-        name: str,
-        *,
-        ca: CertPair,
-        common_name: str,
-        organizations: Sequence[str] = (),
-        hosts: Sequence[str] = (),
-        client: bool = True,
-        server: bool = False,
-        days: int = 365,
-    ) -> CertPair:
-        """Issue (or re-issue) a leaf certificate signed by ``ca``; ``hosts`` are DNS names or IPs."""
-        usages = (("client",) if client else ()) + (("server",) if server else ())
-        return self._write(name, common_name, organizations, ca=ca, is_ca=False, days=days, usages=usages,
-                           hosts=hosts)
-
-    def ensure_service_account_key(self) -> CertPair:
-        """Key pair that signs service-account tokens (``cert`` is the public key PEM)."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        pub, key = self.directory / "sa.pub", self.directory / "sa.key"
-        if not (pub.exists() and key.exists()):
-            private = ec.generate_private_key(ec.SECP256R1())
-            self._write_private(key, private)
-            pub.write_bytes(private.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        return CertPair(pub, key)
-
-    def _write_private(self, path: Path, private: Any) -> None:
-        from cryptography.hazmat.primitives import serialization
-
-        self.directory.mkdir(parents=True, exist_ok=True)
-        data = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-
-    def _write(
-        self,
-        name: str,
-        common_name: str,
-        organizations: Sequence[str],
-        *,
-        ca: CertPair | None,
-        is_ca: bool,
-        days: int,
-        usages: Sequence[str],
-        hosts: Sequence[str] = (),
-    ) -> CertPair:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-        private = ec.generate_private_key(ec.SECP256R1())
-        attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
-        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        subject = x509.Name(attributes)
-        if ca is None:
-            issuer, signing_key = subject, private
-        else:
-            ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
-            issuer = ca_cert.subject
-            signing_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
-        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(private.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        )
-        if is_ca:
-            builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                              key_encipherment=False, data_encipherment=False, key_agreement=False,
-                              encipher_only=False, decipher_only=False), critical=True)
-        else:
-            builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=False, crl_sign=False,
-                              content_commitment=False, data_encipherment=False, key_agreement=False,
-                              encipher_only=False, decipher_only=False), critical=True)
-            eku = {"client": ExtendedKeyUsageOID.CLIENT_AUTH, "server": ExtendedKeyUsageOID.SERVER_AUTH}
-            builder = builder.add_extension(x509.ExtendedKeyUsage([eku[u] for u in usages]), critical=False)
-        if hosts:
-            names: list[x509.GeneralName] = []
-            for host in dict.fromkeys(hosts):
-                try:
-                    names.append(x509.IPAddress(ipaddress.ip_address(host)))
-                except ValueError:
-                    names.append(x509.DNSName(host))
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(signing_key, hashes.SHA256())
-        pair = self.pair(name)
-        self._write_private(pair.key, private)
-        pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        return pair
-
-
-def kubeconfig_document(server: str, ca_cert: Path, client: CertPair, user: str, context: str) -> dict[str, Any]:
-    import base64
-
-    def b64(path: Path) -> str:
-        return base64.b64encode(path.read_bytes()).decode()
-
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server, "certificate-authority-data": b64(ca_cert)}}],
-        "users": [{"name": user, "user": {"client-certificate-data": b64(client.cert),
-                                          "client-key-data": b64(client.key)}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": user}}],
-        "current-context": context,
-        "preferences": {},
-    }
-
-
-def write_private_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    tmp.replace(path)
-
-
-# ----------------------------------------------------------------------------------------------
-# The context handed to the node part
-
-
-@dataclass
-class ClusterContext:
-    """Everything the node part (testcluster.node) needs to join and extend the running cluster."""
-
-    paths: Paths
-    ports: Ports = field(default_factory=Ports)
-    network: Network = field(default_factory=Network)
-    kubernetes_version: str = KUBERNETES_VERSION
-    node_enabled: bool = True
-    simulated_nodes: int = DEFAULT_SIMULATED_NODES
-    out: TextIO = field(default=sys.stdout, repr=False)
-
-    # -- where things are
-    @property
-    def pki(self) -> Pki:
-        return Pki(self.paths.pki_dir)
-
-    @property
-    def server(self) -> str:
-        """The API server URL for processes on this host."""
-        return f"https://127.0.0.1:{self.ports.apiserver}"
-
-    @property
-    def kubeconfig(self) -> Path:
-        """Admin kubeconfig (context ``todo-testbed``)."""
-        return self.paths.kubeconfig
-
-    @property
-    def context(self) -> str:
-        return CONTEXT_NAME
-
-    @property
-    def ca(self) -> CertPair:
-        """Cluster CA: signs client certs (apiserver --client-ca-file) and serving certs."""
-        return self.pki.pair("ca")
-
-    @property
-    def front_proxy_ca(self) -> CertPair:
-        """Aggregation-layer CA (apiserver --requestheader-client-ca-file)."""
-        return self.pki.pair("front-proxy-ca")
-
-    @property
-    def service_account_key(self) -> CertPair:
-        return CertPair(self.paths.pki_dir / "sa.pub", self.paths.pki_dir / "sa.key")
-
-    @property
-    def kubeconfig_dir(self) -> Path:
-        return self.paths.cluster_dir / "kubeconfigs"
-
-    def binary(self, name: str) -> Path:
-        return self.paths.binary(name)
-
-    def log(self, message: str) -> None:
-        print(message, file=self.out, flush=True)
-
-    # -- credentials
-    def issue_client_cert(self, name: str, common_name: str, organizations: Sequence[str] = ()) -> CertPair:
-        """A client certificate signed by the cluster CA: the API server maps CN to user, O to groups."""
-        return self.pki.issue(name, ca=self.ca, common_name=common_name, organizations=organizations)
-
-    def issue_serving_cert(self, name: str, common_name: str, hosts: Sequence[str]) -> CertPair:
-        """A serving certificate (server and client usage) signed by the cluster CA, for ``hosts``."""
-        return self.pki.issue(name, ca=self.ca, common_name=common_name, hosts=hosts, server=True)
-
-    def write_kubeconfig(self, name: str, common_name: str, organizations: Sequence[str] = ()) -> Path:
-        """A self-contained kubeconfig for user ``common_name`` (groups ``organizations``).
-
-        E.g. kubelet: ``write_kubeconfig("kubelet", "system:node:<node>", ["system:nodes"])``;
-        kube-proxy: ``write_kubeconfig("kube-proxy", "system:kube-proxy")``.
-        """
-        pair = self.issue_client_cert(name, common_name, organizations)
-        path = self.kubeconfig_dir / f"{name}.kubeconfig"
-        doc = kubeconfig_document(self.server, self.ca.cert, pair, common_name, CONTEXT_NAME)
-        write_private_file(path, yaml.safe_dump(doc, sort_keys=False))
-        return path
-
-    # -- processes (recorded in cluster.json and stopped by `down` by pid)
-    def start_process(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                      cwd: Path | None = None) -> procs.Recorded:
-        recorded = procs.start(name, [str(a) for a in argv], pidfile=self.paths.pidfile(name),
-                               logfile=self.paths.logfile(name), env=env, cwd=cwd)
-        facts = self.facts()
-        pids = dict(facts.get("pids") or {})
-        pids[name] = recorded.pid
-        self.record(pids=pids)
-        return recorded
-
-    def stop_process(self, name: str, timeout: float = 20.0) -> bool:
-        stopped = procs.stop_pidfile(self.paths.pidfile(name), timeout=timeout)
-        facts = self.facts()
-        if facts and name in (facts.get("pids") or {}):
-            pids = dict(facts["pids"])
-            pids.pop(name)
-            self.record(pids=pids)
-        return stopped
-
-    def process(self, name: str) -> procs.Recorded | None:
-        return procs.read_pidfile(self.paths.pidfile(name))
-
-    # -- facts for the runbook (run/cluster.json)
-    def facts(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.paths.cluster_json.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def record(self, **facts: Any) -> dict[str, Any]:
-        """Merge ``facts`` into cluster.json (e.g. ``ingress_url``, ``containerd_address``)."""
-        data = self.facts()
-        data.update(facts)
-        self.paths.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.paths.cluster_json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-        tmp.replace(self.paths.cluster_json)
-        return data
-
-    # -- talking to the API
-    def ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca.cert))
-        admin = self.pki.pair("admin")
-        context.load_cert_chain(str(admin.cert), str(admin.key))
-        return context
-
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
-        request = urllib.request.Request(self.server + path)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout, context=self.ssl_context()) as response:
-                return response.status, response.read().decode(errors="replace")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
-
-    def ready(self) -> bool:
-        try:
-            status, body = self.get("/readyz", timeout=3)
-        except (OSError, ssl.SSLError):
-            return False
-        return status == 200 and body.strip() == "ok"
-
-    def api_client(self) -> Any:
-        """A kubernetes.client.ApiClient for the admin user."""
-        from kubernetes import config
-
-        return config.new_client_from_config(config_file=str(self.kubeconfig), context=CONTEXT_NAME)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"cache": str(self.paths.cache), "state": str(self.paths.cluster_dir), "ports": asdict(self.ports),
-                "network": asdict(self.network), "node_enabled": self.node_enabled,
-                "simulated_nodes": self.simulated_nodes}
-
-    @classmethod
-    def load(cls, paths: Paths, out: TextIO = sys.stdout) -> ClusterContext:
-        """The context of the running (or last) test bed in ``paths``, defaults when none is recorded."""
-        ctx = cls(paths=paths, out=out)
-        saved = ctx.facts().get("settings")
-        if saved:
-            ctx = cls(paths=paths, ports=Ports(**saved["ports"]), network=Network(**saved["network"]),
-                      node_enabled=saved["node_enabled"], simulated_nodes=saved["simulated_nodes"], out=out)
-        return ctx
-
-
-@dataclass
-class ClusterInfo:
-    """What ``up`` returns: the facts of cluster.json plus how long it took."""
-
-    context: str
-    kubeconfig: str
-    server: str
-    nodes: list[str]
-    pids: dict[str, int]
-    seconds: float
-    reused: bool
-    ingress_url: str | None = None
-    containerd_address: str | None = None
-    node_error: str | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -753,16 +351,6 @@ def up(
     )
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _check_ports_free(ctx: ClusterContext) -> None:
     busy = [f"{name} {port}" for name, port in asdict(ctx.ports).items() if port_in_use(port)]
     if busy:
@@ -789,7 +377,7 @@ def _start_control_plane(ctx: ClusterContext) -> None:
     kubeconfigs = _write_kubeconfigs(ctx)
     ctx.log(f"up: certificates and kubeconfigs ready ({time.monotonic() - t0:.1f}s)")
 
-    def start_and_wait(name: str, argv: list[str], check: Any, timeout: float) -> None:
+    def start_and_wait(name: str, argv: list[str], check: Callable[[], bool], timeout: float) -> None:
         t = time.monotonic()
         recorded = ctx.start_process(name, argv)
         procs.wait_until(check, what=f"{name} to become healthy", timeout=timeout, watch=recorded)

@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from testcluster.errors import TestbedError
+
 CONTAINERD_NAMESPACE = "k8s.io"
 DOCKER_ID_LABEL = "todo-runbook.io/docker-image-id"
 
 
-class ImageLoadError(RuntimeError):
+class ImageLoadError(TestbedError):
     """An image could not be saved from Docker or imported into the node's containerd."""
 
 

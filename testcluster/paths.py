@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from testcluster.errors import TestbedError
+
 CONTEXT_NAME = "todo-testbed"
 CACHE_ENV = "TODO_RUNBOOK_CACHE"
 
@@ -27,7 +29,7 @@ def cache_root() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "todo-runbook"
 
 
-class MissingBinaryError(RuntimeError):
+class MissingBinaryError(TestbedError):
     """A tool the test bed needs has not been built yet."""
 
 

@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from testcluster.errors import TestbedError
 
-class ProcessError(RuntimeError):
+
+class ProcessError(TestbedError):
     """A process of the test bed did not start, exited early or did not become ready."""
 
 

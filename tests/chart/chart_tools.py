@@ -17,10 +17,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from testcluster.components import KUBERNETES_VERSION  # the test bed's Kubernetes: one constant
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "todo-app"
 BUILD_SCRIPT = ROOT / "helm" / "build-helm.sh"
-KUBERNETES_VERSION = "v1.34.4"
 HELM_VERSIONS = {"helm3": "v3.22.0", "helm4": "v4.3.1"}
 
 # Values that every render needs when the in-cluster database is off (the chart refuses to guess them).

@@ -18,8 +18,10 @@ from typing import Any, TextIO
 import pytest
 
 from testcluster import build as tc_build
+from testcluster import catalog as tc_catalog
 from testcluster import components as tc_components
 from testcluster import controlplane
+from testcluster.context import ClusterContext, ClusterInfo
 from testcluster.paths import CONTEXT_NAME, Paths
 
 CONTROL_PLANE_TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
@@ -30,8 +32,8 @@ class Testbed:
     """A running test bed: where its kubeconfig is and how to talk to it."""
 
     paths: Paths
-    info: controlplane.ClusterInfo
-    ctx: controlplane.ClusterContext
+    info: ClusterInfo
+    ctx: ClusterContext
     started_here: bool
     node_error: str | None
 
@@ -90,7 +92,7 @@ def _ensure_tools(paths: Paths, out: TextIO) -> str | None:
         return f"no Go toolchain to build the node's tools: {error}"
     required = [*tc_components.COMPONENTS, *tc_components.SCRIPT_COMPONENTS]
     tc_build.build(required, paths=paths, out=out)
-    node_parts = [c for c in tc_build.all_components() if c not in required]
+    node_parts = [c for c in tc_catalog.all_components() if c not in required]
     if not node_parts:
         return None
     try:
@@ -104,12 +106,12 @@ def _ensure_tools(paths: Paths, out: TextIO) -> str | None:
 def testbed() -> Iterator[Testbed]:
     paths = Paths.default()
     out = sys.stderr  # progress of a cold build takes minutes; show it with -s, keep it in the report otherwise
-    already = controlplane.ClusterContext.load(paths, out=out)
+    already = ClusterContext.load(paths, out=out)
     started_here = not (already.facts() and controlplane.control_plane_running(already))
     node_build_error = _ensure_tools(paths, out)
     want_node = os.environ.get("TODO_TESTBED_NODE", "1") != "0" and node_build_error is None
     info = controlplane.up(paths=paths, node=want_node, node_errors="record", out=out)
-    ctx = controlplane.ClusterContext.load(paths, out=out)
+    ctx = ClusterContext.load(paths, out=out)
     node_error = info.node_error or node_build_error
     if not want_node and node_error is None:
         node_error = "disabled with TODO_TESTBED_NODE=0"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from testcluster import images, node
+from testcluster import images, node, node_layout
 from tests.testcluster.node_support import wait_for as shared_wait_for
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
@@ -127,7 +127,7 @@ def test_pods_ready_without_restarts_and_probes_run(real_node: Any, release: str
     pods = app_pods(real_node, release)
     assert len(pods) == 5  # 2 backend, 2 frontend, 1 database (values-dev.yaml)
     for pod in pods:
-        assert pod.spec.node_name == node.NODE_NAME
+        assert pod.spec.node_name == node_layout.NODE_NAME
         statuses = pod.status.container_statuses
         assert all(s.ready and s.restart_count == 0 for s in statuses), (pod.metadata.name, statuses)
         conditions = {c.type: c.last_transition_time for c in pod.status.conditions}

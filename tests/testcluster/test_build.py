@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from testcluster import build, components
+from testcluster import build, catalog, components, node_components
 from testcluster.paths import Paths
 
 KUBERNETES_GOMOD_EXCERPT = """module k8s.io/kubernetes
@@ -73,20 +72,16 @@ def test_fingerprint_changes_with_the_spec_and_the_go_version() -> None:
 
 
 def test_select_by_component_or_binary_name_and_reject_unknown() -> None:
-    catalog = build.all_components()
-    assert [c.name for c in build.select(catalog, ["kubectl", "etcd"])] == ["kubernetes", "etcd"]
+    everything = catalog.all_components()
+    assert [c.name for c in catalog.select(everything, ["kubectl", "etcd"])] == ["kubernetes", "etcd"]
     with pytest.raises(build.BuildError, match="unknown component 'kubectll'"):
-        build.select(catalog, ["kubectll"])
+        catalog.select(everything, ["kubectll"])
 
 
-def test_catalog_includes_the_node_components_when_present() -> None:
-    names = {c.name for c in build.all_components()}
+def test_catalog_includes_the_node_components() -> None:
+    names = {c.name for c in catalog.all_components()}
     assert {"kubernetes", "etcd", "kwok", "helm"} <= names
-    node_catalog = Path(build.REPO_ROOT / "testcluster" / "node_components.py")
-    if node_catalog.exists():
-        from testcluster import node_components
-
-        assert {c.name for c in node_components.COMPONENTS} <= names
+    assert {c.name for c in node_components.COMPONENTS} <= names
 
 
 def test_second_build_reuses_the_cache_and_the_binaries_run() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from testcluster import controlplane, images, node
+from testcluster import controlplane, images, node_cleanup, node_layout
 from testcluster.build import find_go, go_env
 from tests.testcluster.node_support import wait_for
 
@@ -130,7 +130,7 @@ def test_node_is_ready_with_a_real_runtime(real_node: Any) -> None:
     from kubernetes import client
 
     api = client.CoreV1Api(real_node.api_client())
-    found = api.read_node(node.NODE_NAME)
+    found = api.read_node(node_layout.NODE_NAME)
     conditions = {c.type: c.status for c in found.status.conditions}
     assert conditions["Ready"] == "True", conditions
     info = found.status.node_info
@@ -163,7 +163,7 @@ def test_loading_again_copies_only_a_changed_image(real_node: Any, loaded_image:
     assert again.reused and again.reference == loaded_image.reference
 
     name = f"todo-testbed/reuse-check:{uuid.uuid4().hex[:6]}"
-    for source in (node.PAUSE_IMAGE, loaded_image.image):  # two different images, one after the other
+    for source in (node_layout.PAUSE_IMAGE, loaded_image.image):  # two different images, one after the other
         subprocess.run(["docker", "tag", source, name], check=True, capture_output=True)
         result = images.load_image(name, address=address)
         docker_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", name], check=True,
@@ -179,7 +179,7 @@ def test_pods_run_the_local_image_and_the_kubelet_executes_probes(real_node: Any
 
     api = client.CoreV1Api(real_node.api_client())
     flip = workload["probe-flip"]
-    assert flip.spec.node_name == node.NODE_NAME
+    assert flip.spec.node_name == node_layout.NODE_NAME
     stats_url = f"http://{flip.status.pod_ip}:8080/stats"
     # Not ready yet: the readiness probe keeps failing, so the kubelet reports the pod not Ready.
     wait_for(lambda: requests.get(stats_url, timeout=2).json()["readiness_probes"] >= 3,
@@ -275,7 +275,7 @@ def test_metrics_api_reports_pod_cpu_and_memory(real_node: Any, workload: dict[s
     assert cpu > 0
     assert memory > 8 * 2**20  # the server touches an 8 MiB ballast
     nodes = custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")["items"]
-    assert node.NODE_NAME in {n["metadata"]["name"] for n in nodes}
+    assert node_layout.NODE_NAME in {n["metadata"]["name"] for n in nodes}
 
 
 def parse_cpu(value: str) -> float:
@@ -316,10 +316,10 @@ def test_down_leaves_nothing_behind(real_node: Any, workload: dict[str, Any]) ->
     """Runs last in this module: down, check by pid/mounts/interfaces/iptables/cgroups, then up again."""
     paths, ctx = real_node.paths, real_node.ctx
     pids = dict(ctx.facts()["pids"])
-    before = node.leftovers(paths)
+    before = node_cleanup.leftovers(paths)
     assert before.processes and before.interfaces and before.iptables and before.mounts, before
     controlplane.down(paths=paths)
-    left = node.leftovers(paths, pids=pids)
+    left = node_cleanup.leftovers(paths, pids=pids)
     assert left.clean, left.describe()
     for pid in pids.values():
         assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), f"pid {pid} still runs"
@@ -330,7 +330,7 @@ def test_down_leaves_nothing_behind(real_node: Any, workload: dict[str, Any]) ->
     # Bring the test bed back for the rest of the session (the fixture stops it at the end).
     info = controlplane.up(paths=paths, ports=ctx.ports, simulated_nodes=ctx.simulated_nodes, node=True,
                            node_errors="raise")
-    assert node.NODE_NAME in info.nodes
+    assert node_layout.NODE_NAME in info.nodes
 
 
 def _is_zombie(pid: int) -> bool:

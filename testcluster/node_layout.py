@@ -1,0 +1,121 @@
+"""Where the real node keeps things and what it records: :class:`NodeLayout` and :class:`NodeState`.
+
+A leaf below the node's modules (it imports only :mod:`testcluster.paths`): the runtime, the
+cleanup, the add-ons and the ``up``/``down`` entry points all share these names and paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testcluster.paths import Paths
+
+NODE_NAME = "todo-testbed-node"
+BRIDGE = "todotb0"
+CNI_NETWORK = "todo-testbed"
+PAUSE_IMAGE = "todo-runbook/pause:3.10"
+PAUSE_REFERENCE = "docker.io/todo-runbook/pause:3.10"
+# Processes the node part starts, in start order (down stops them in reverse).
+NODE_PROCESSES = ("containerd", "kubelet", "kube-proxy", "coredns", "metrics-server", "traefik")
+KUBELET_PORT = 10250
+KUBELET_HEALTHZ_PORT = 10248
+KUBE_PROXY_METRICS_PORT = 10249
+KUBE_PROXY_HEALTHZ_PORT = 10256
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """Every path the node uses, derived from the test bed's cache root."""
+
+    paths: Paths
+
+    @property
+    def root(self) -> Path:
+        return self.paths.data_dir / "node"
+
+    @property
+    def run_root(self) -> Path:
+        # Sockets want a short path. The default cache gets /run/todo-testbed; any other cache its own
+        # folder, derived from the cache path alone so every process computes the same one.
+        if self.paths.cache.resolve() == (Path.home() / ".cache" / "todo-runbook").resolve():
+            return Path("/run/todo-testbed")
+        digest = hashlib.sha256(str(self.paths.cache.resolve()).encode()).hexdigest()[:8]
+        return Path(f"/run/todo-testbed-{digest}")
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.run_root / "containerd.sock"
+
+    @property
+    def containerd_state(self) -> Path:
+        return self.run_root / "containerd"
+
+    @property
+    def containerd_root(self) -> Path:
+        return self.root / "containerd"
+
+    @property
+    def containerd_config(self) -> Path:
+        return self.root / "containerd.toml"
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        return self.root / "cni" / "net.d"
+
+    @property
+    def cni_ipam_dir(self) -> Path:
+        return self.root / "cni" / "networks"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.root / "kubelet"
+
+    @property
+    def kubelet_config(self) -> Path:
+        return self.root / "kubelet-config.yaml"
+
+    @property
+    def kube_proxy_config(self) -> Path:
+        return self.root / "kube-proxy-config.yaml"
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.root / "volumes"
+
+    @property
+    def state_file(self) -> Path:
+        return self.paths.run_dir / "node.json"
+
+    def owned_dirs(self) -> list[Path]:
+        return [self.root, self.run_root]
+
+
+@dataclass
+class NodeState:
+    """What ``up`` learnt and ``down`` needs (run/node.json)."""
+
+    node_name: str = NODE_NAME
+    node_ip: str = ""
+    pod_cidr: str = ""
+    gateway_ip: str = ""
+    containerd_address: str = ""
+    join_seconds: float | None = None
+    pause_load_seconds: float | None = None
+    addons: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, layout: NodeLayout) -> NodeState:
+        try:
+            data = json.loads(layout.state_file.read_text())
+        except (OSError, ValueError):
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, layout: NodeLayout) -> None:
+        layout.state_file.parent.mkdir(parents=True, exist_ok=True)
+        layout.state_file.write_text(json.dumps(asdict(self), indent=2) + "\n")
