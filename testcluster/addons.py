@@ -373,5 +373,5 @@ def up(ctx: ClusterContext, layout: NodeLayout, state: NodeState) -> dict[str, A
 
 
 def down(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
-    """The add-ons' processes are stopped by node.down and their API objects go with etcd; nothing else."""
+    """The add-ons' processes are stopped by node_cleanup.remove_node; their API objects go with etcd."""
     return []

@@ -3,7 +3,7 @@
 kubelet and kube-proxy come from :mod:`testcluster.components` (same Kubernetes build). Here:
 CoreDNS (cluster DNS), Traefik (ingress controller serving class ``nginx`` through its
 ``kubernetesIngressNGINX`` provider), metrics-server (``metrics.k8s.io``) and crictl (the CRI
-client that ``node.down`` uses to stop pod sandboxes so that CNI tears their networking down).
+client that ``node_cleanup.remove_node`` uses to stop pod sandboxes so that CNI tears their networking down).
 """
 
 from __future__ import annotations
