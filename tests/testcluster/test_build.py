@@ -41,7 +41,7 @@ def test_local_replaces_become_published_versions_and_others_are_ignored() -> No
 
 def test_wrapper_gomod_requires_the_module_and_keeps_its_godebug() -> None:
     text = build.wrapper_gomod(components.KUBERNETES, KUBERNETES_GOMOD_EXCERPT)
-    assert "\tk8s.io/kubernetes v1.34.4" in text
+    assert f"\tk8s.io/kubernetes {components.KUBERNETES_VERSION}" in text
     assert "godebug default=go1.24" in text
     assert "\tk8s.io/client-go => k8s.io/client-go v0.34.4" in text
     assert "github.com/example/fork" not in text  # only local-path replaces are rewritten
@@ -98,7 +98,7 @@ def test_second_build_reuses_the_cache_and_the_binaries_run() -> None:
     assert [(r.name, r.status) for r in results] == [(c.name, "cached") for c in components.COMPONENTS]
     kubectl = subprocess.run([str(paths.binary("kubectl")), "version", "--client", "-o", "yaml"],
                              capture_output=True, text=True, check=True).stdout
-    assert "gitVersion: v1.34.4" in kubectl
+    assert f"gitVersion: {components.KUBERNETES_VERSION}" in kubectl
     etcd = subprocess.run([str(paths.binary("etcd")), "--version"], capture_output=True, text=True, check=True)
     assert "etcd Version: 3.6.16" in etcd.stdout
     cli = subprocess.run([sys.executable, "-m", "testcluster", "build", "etcd"], capture_output=True, text=True,

@@ -22,6 +22,7 @@ import requests
 
 from testcluster import controlplane, images, node_cleanup, node_layout
 from testcluster.build import find_go, go_env
+from testcluster.components import KUBERNETES_VERSION
 from tests.testcluster.node_support import wait_for
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker]
@@ -134,7 +135,7 @@ def test_node_is_ready_with_a_real_runtime(real_node: Any) -> None:
     conditions = {c.type: c.status for c in found.status.conditions}
     assert conditions["Ready"] == "True", conditions
     info = found.status.node_info
-    assert info.kubelet_version == "v1.34.4"
+    assert info.kubelet_version == KUBERNETES_VERSION
     assert info.container_runtime_version.startswith("containerd://")
     assert found.spec.pod_cidr, "the controller manager allocated no pod CIDR"
     assert not found.spec.taints, found.spec.taints
