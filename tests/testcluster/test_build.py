@@ -104,3 +104,19 @@ def test_second_build_reuses_the_cache_and_the_binaries_run() -> None:
     cli = subprocess.run([sys.executable, "-m", "testcluster", "build", "etcd"], capture_output=True, text=True,
                          check=True, cwd=build.REPO_ROOT)
     assert "etcd v3.6.16: cached" in cli.stdout
+
+
+def test_every_testbed_error_has_one_base_and_the_cli_prints_it_without_a_traceback() -> None:
+    from testcluster.errors import TestbedError
+    from testcluster.images import ImageLoadError
+    from testcluster.node_runtime import NodeError
+    from testcluster.paths import MissingBinaryError
+    from testcluster.procs import ProcessError
+
+    for error in (build.BuildError, MissingBinaryError, ProcessError, NodeError, ImageLoadError):
+        assert issubclass(error, TestbedError) and issubclass(error, RuntimeError), error
+    cli = subprocess.run([sys.executable, "-m", "testcluster", "build", "kubectll"], capture_output=True, text=True,
+                         cwd=build.REPO_ROOT)
+    assert cli.returncode == 1
+    assert "testcluster build: unknown component 'kubectll'" in cli.stderr
+    assert "Traceback" not in cli.stderr
