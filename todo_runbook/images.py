@@ -19,7 +19,7 @@ from typing import Any
 from dockerfiles import build_args as dockerfile_args
 from dockerfiles import image_build
 
-from . import shell
+from . import providers, shell
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
 from .timing import Timer
@@ -76,12 +76,6 @@ class BuildResult:
 
     def tags(self) -> dict[str, str]:
         return {img.component: img.ref for img in self.images}
-
-
-def minikube_docker_env(profile: str) -> dict[str, str]:
-    """The variables `eval $(minikube docker-env)` would set: they point Docker at minikube's daemon."""
-    res = shell.run(["minikube", "-p", profile, "docker-env", "--shell", "none"], timeout=60)
-    return dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
 
 
 def docker_client(environment: dict[str, str] | None = None):  # -> docker.DockerClient
@@ -217,7 +211,7 @@ def smoke_run(client: Any, build: ImageBuild, timeout: float = 90) -> SmokeResul
 
 def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> BuildResult:
     """Build backend and frontend, measure them, smoke-run them."""
-    env = minikube_docker_env(config.minikube_profile) if config.build_in_minikube else None
+    env = providers.docker_env(config)
     client = docker_client(env)
     result = BuildResult(engine=str(client.version().get("Version", "?")))
     if env:

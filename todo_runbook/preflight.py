@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from . import shell
+from . import providers, shell
 from .errors import RunbookError, ToolMissingError
 
 INSTALL_HINTS = {
@@ -18,8 +18,7 @@ INSTALL_HINTS = {
               "`sudo systemctl start docker`",
     "helm": "`make tools` builds the pinned helm into $TODO_RUNBOOK_CACHE/bin; or see https://helm.sh/docs/intro/install/",
     "kubectl": "`make tools` builds it into $TODO_RUNBOOK_CACHE/bin; or https://kubernetes.io/docs/tasks/tools/",
-    "minikube": "https://minikube.sigs.k8s.io/docs/start/ (then `minikube start --driver=docker`)",
-    "kind": "`go install sigs.k8s.io/kind@latest` or https://kind.sigs.k8s.io/docs/user/quick-start/",
+    **{tool: p.install_hint for p in providers.REGISTRY.values() for tool in p.tools},
     "kubectl-ai": "https://github.com/GoogleCloudPlatform/kubectl-ai (needs GEMINI_API_KEY or OPENAI_API_KEY)",
     "kagent": "https://kagent.dev/docs/kagent/getting-started/quickstart (CLI plus `kagent install` in the cluster)",
     "docker-ai": "Docker Desktop 4.38+ with Ask Gordon enabled (Settings > Beta features)",
@@ -42,7 +41,7 @@ STEP_TOOLS = {
     "aiops": ["kubectl"],
     "teardown": ["helm", "kubectl"],
 }
-PROVIDER_TOOLS = {"minikube": ["minikube"], "kind": ["kind"]}
+PROVIDER_TOOLS = {name: list(p.tools) for name, p in providers.REGISTRY.items()}
 
 
 @dataclass

@@ -145,6 +145,7 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
 
 def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore, say: Say) -> StepOutcome:
     """Tools first (seconds), then the cluster (answers or not): bad setups fail before any build."""
+    from . import capacity
     from .providers import resolve
 
     timer = Timer().start()
@@ -159,7 +160,7 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
         if not testbed_builds_them:
             pf.raise_if_missing()
         if CLUSTER_STEPS & set(steps):
-            target = resolve(config, say=say)
+            target = resolve(config, say=say, need=lambda: capacity.peak_need(config))
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
             if testbed_builds_them:
@@ -167,6 +168,12 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
                 pf = preflight(steps, target.provider)
                 result["tools"] = pf.tools
                 pf.raise_if_missing()
+            if "deploy" in steps:  # before any build: a release that cannot fit fails in seconds
+                room = capacity.check(target, config)
+                result["capacity"] = room
+                say(f"capacity: the release needs {room.demand.peak_cpu_m}m CPU and "
+                    f"{room.demand.peak_mem_bytes / 2**30:.2f} GiB at peak; {room.free_cpu_m}m and "
+                    f"{room.free_mem_bytes / 2**30:.2f} GiB are free")
     except RunbookError as exc:
         outcome.status, outcome.error = "failed", exc.as_dict()
     outcome.seconds = timer.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import shell
+from . import providers, shell
 from .config import RunbookConfig
 from .kube import INSTANCE_LABEL, Kube
 from .providers import ClusterTarget, api_client
@@ -129,9 +129,8 @@ def _remove_images(target: ClusterTarget, config: RunbookConfig, images: list[st
                    result: TeardownResult) -> list[str]:
     removed = []
     for image in images:
-        if target.provider == "minikube":
-            res = shell.run(["minikube", "-p", config.minikube_profile, "image", "rm", image], timeout=120, check=False)
-            result.commands.append(shell.recorded(res.command, "remove the image from minikube"))
+        for res in providers.of_target(target).remove_image(target, image, config):
+            result.commands.append(shell.recorded(res.command, f"remove the image from {target.provider}"))
         res = shell.run(["docker", "rmi", image], timeout=120, check=False)
         result.commands.append(shell.recorded(res.command, "remove the image from the engine"))
         if res.ok:
@@ -140,14 +139,9 @@ def _remove_images(target: ClusterTarget, config: RunbookConfig, images: list[st
 
 
 def _stop_cluster(target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> bool:
-    import sys
-
-    if target.provider == "minikube":
-        argv = ["minikube", "-p", config.minikube_profile, "stop"]
-    elif target.provider == "testbed":
-        argv = [sys.executable, "-m", "testcluster", "down"]
-    else:
-        return False  # kind and foreign contexts are not ours to stop
+    argv = providers.of_target(target).stop_argv(target, config)
+    if argv is None:
+        return False  # kind clusters and foreign contexts are not ours to stop
     res = shell.run(argv, timeout=600, check=False)
     result.commands.append(shell.recorded(res.command, "stop the cluster"))
     return res.ok
