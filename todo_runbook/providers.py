@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import shell
-from .config import RunbookConfig, cache_root
-from .errors import ClusterUnreachableError, ConfigError, RunbookError, ToolMissingError
+from .config import REPO_ROOT, RunbookConfig, cache_root
+from .errors import INSTALL_HINTS, ClusterUnreachableError, ConfigError, RunbookError, ToolMissingError
+from .progress import Progress
 
 TESTBED_CONTEXT = "todo-testbed"
-Say = Callable[[str], None]
+Say = Progress  # a line for the person running the runbook
 
 
 def _quiet(line: str) -> None:
@@ -155,7 +155,7 @@ def _testbed(config: RunbookConfig, reason: str, prepare: bool = True, say: Say 
             raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
                                           "start it with `make cluster-up` (python -m testcluster up); "
                                           "`todo-runbook run` starts it itself unless -p start_cluster=false")
-        repo = str(Path(__file__).resolve().parents[1])
+        repo = str(REPO_ROOT)
         # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
         say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
             "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
@@ -218,7 +218,6 @@ def resolve(config: RunbookConfig, *, prepare: bool = True, say: Say = _quiet) -
     else:
         reason = f"provider={provider} was asked for"
     if provider in ("minikube", "kind") and not shell.which(provider):
-        from .preflight import INSTALL_HINTS
         raise ToolMissingError(f"provider '{provider}' needs the {provider} CLI, which is not on PATH",
                                INSTALL_HINTS[provider])
     if provider == "minikube":
