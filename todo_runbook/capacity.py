@@ -20,6 +20,7 @@ from . import providers, shell
 from .config import RunbookConfig
 from .deploy import release_args
 from .errors import RunbookError
+from .kube import Kube
 from .stats import parse_cpu, parse_memory
 
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
@@ -60,7 +61,7 @@ class Demand:
         # helm rolls every Deployment at once (all surges together); a hook Job runs before that, alone
         surges = sum(w.surge * getattr(w, attr) for w in self.workloads)
         jobs = max((getattr(w, attr) for w in self.workloads if w.kind == "Job"), default=0)
-        return max(surges, jobs)
+        return int(max(surges, jobs))
 
     @property
     def peak_cpu_m(self) -> int:
@@ -180,34 +181,32 @@ def peak_need(config: RunbookConfig) -> tuple[int, int]:
     return demand.peak_cpu_m, demand.peak_mem_bytes
 
 
-def _schedulable(node: Any) -> bool:
-    if node.spec.unschedulable:
+def _schedulable(node: Mapping[str, Any]) -> bool:
+    spec = node.get("spec") or {}
+    if spec.get("unschedulable"):
         return False
-    return not any(t.effect in ("NoSchedule", "NoExecute") for t in node.spec.taints or [])
+    return not any(t.get("effect") in ("NoSchedule", "NoExecute") for t in spec.get("taints") or [])
 
 
 def supply_of(target: providers.ClusterTarget, config: RunbookConfig) -> list[NodeRoom]:
-    from kubernetes import client
-
-    api = providers.api_client(target)
+    kube = Kube(providers.api_client(target))
     try:
-        core = client.CoreV1Api(api)
-        nodes = [n for n in core.list_node(_request_timeout=30).items if _schedulable(n)]
-        pods = core.list_pod_for_all_namespaces(field_selector="status.phase!=Succeeded,status.phase!=Failed",
-                                                _request_timeout=30).items
+        nodes = [n for n in kube.plain(kube.core.list_node(_request_timeout=30)).get("items", []) if _schedulable(n)]
+        pods = kube.plain(kube.core.list_pod_for_all_namespaces(
+            field_selector="status.phase!=Succeeded,status.phase!=Failed", _request_timeout=30)).get("items", [])
     finally:
-        api.close()
+        kube.close()
     rooms = []
     for node in nodes:
-        alloc = node.status.allocatable or {}
-        room = NodeRoom(node.metadata.name, _millicores(alloc.get("cpu")), _bytes(alloc.get("memory")), 0, 0)
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        room = NodeRoom(str(node["metadata"]["name"]), _millicores(alloc.get("cpu")), _bytes(alloc.get("memory")), 0, 0)
         for pod in pods:
-            labels = pod.metadata.labels or {}
-            ours = pod.metadata.namespace == config.namespace and labels.get("app.kubernetes.io/instance") == \
-                config.release
-            if pod.spec.node_name != room.name or ours:
+            meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+            ours = meta.get("namespace") == config.namespace and \
+                (meta.get("labels") or {}).get("app.kubernetes.io/instance") == config.release
+            if spec.get("nodeName") != room.name or ours:
                 continue
-            cpu, mem = pod_requests(client.ApiClient().sanitize_for_serialization(pod.spec))
+            cpu, mem = pod_requests(spec)
             room.requested_cpu_m += cpu
             room.requested_mem_bytes += mem
         rooms.append(room)

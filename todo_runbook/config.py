@@ -16,23 +16,21 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from testcluster.paths import REPO_ROOT, cache_root
+
 from .errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["REPO_ROOT", "RunbookConfig", "cache_root"]
+
 ENV_PREFIX = "TODO_RUNBOOK_"
 # TODO_RUNBOOK_* variables that belong to other parts of the project, not to RunbookConfig.
 ENV_NOT_PARAMETERS = {"CACHE"}
 
 PROVIDERS = ("auto", "minikube", "kind", "context", "testbed")
 PROFILES = ("dev", "prod")
-STEPS = ("build", "load", "deploy", "verify", "aiops", "teardown")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _URL_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("TODO_RUNBOOK_CACHE") or Path.home() / ".cache" / "todo-runbook")
 
 
 def _param(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:

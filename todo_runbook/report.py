@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import plots
+from . import plots, steps
 from .config import RunbookConfig
 from .criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
 from .evidence import EvidenceStore, to_jsonable
@@ -55,7 +55,7 @@ def exit_code(outcomes: Sequence[StepOutcome], table: Sequence[Criterion]) -> in
 
 def commands_by_step(evidence: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]:
     out = {}
-    order = ["preflight", "cluster", "build", "load", "deploy", "verify", "aiops", "teardown"]
+    order = ["preflight", "cluster", *steps.names()]
     for step, payload in sorted(evidence.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
         cmds = (payload.get("result") or {}).get("commands") or []
         if cmds:

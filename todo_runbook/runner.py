@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import REPO_ROOT, STEPS, RunbookConfig
+from . import steps as registry
+from .config import REPO_ROOT, RunbookConfig
 from .errors import ConfigError, RunbookError, error_dict
 from .evidence import EvidenceStore, new_run_id, open_run
 from .preflight import preflight
@@ -27,11 +28,8 @@ from .report import ReportResult, StepOutcome, build_report
 from .timing import Timer, iso_now
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-NOTEBOOKS = {
-    "build": "01-build.ipynb", "load": "02-load.ipynb", "deploy": "03-deploy.ipynb",
-    "verify": "04-verify.ipynb", "aiops": "05-aiops.ipynb", "teardown": "06-teardown.ipynb",
-}
-CLUSTER_STEPS = {"load", "deploy", "verify", "aiops", "teardown"}
+NOTEBOOKS = {step.name: step.notebook for step in registry.STEPS}  # step -> notebook, in runbook order
+CLUSTER_STEPS = registry.cluster_steps()
 TESTBED_BUILDS = {"helm", "kubectl"}  # `python -m testcluster build` puts these into $TODO_RUNBOOK_CACHE/bin
 KERNEL = "python3"
 
@@ -45,15 +43,16 @@ class RunOutcome:
 
 
 def parse_steps(text: str | Sequence[str] | None) -> list[str]:
+    names = registry.names()
     if not text:
-        return list(STEPS)
+        return names
     items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
     for item in items:
-        if item not in STEPS:
-            close = difflib.get_close_matches(item, STEPS, n=1)
+        if item not in names:
+            close = difflib.get_close_matches(item, names, n=1)
             guess = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown step '{item}'.{guess}", f"use a comma-separated subset of: {','.join(STEPS)}")
-    return [s for s in STEPS if s in items]  # always in runbook order
+            raise ConfigError(f"unknown step '{item}'.{guess}", f"use a comma-separated subset of: {','.join(names)}")
+    return [s for s in names if s in items]  # always in runbook order
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:

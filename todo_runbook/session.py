@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import criteria, steps
 from .config import RunbookConfig
 from .errors import ConfigError
 from .evidence import EvidenceStore, open_run
@@ -43,6 +44,11 @@ class Session:
     def built_images(self) -> dict[str, str]:
         """component -> image ref, from 01-build's evidence."""
         return {img["component"]: img["ref"] for img in self.store.result("build").get("images", [])}
+
+    def criteria_so_far(self) -> list[criteria.Criterion]:
+        """The success criteria of the steps this run has recorded so far."""
+        recorded = [name for name in steps.names() if self.store.has(name)]
+        return criteria.evaluate(self.config, self.store.all(), recorded)
 
     def controls(self, names: list[str]) -> Any:
         """Widgets for a few parameters (interactive only). Changing one updates self.config at once;

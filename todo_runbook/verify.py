@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +29,9 @@ from .kube import (
     service_report,
 )
 from .metrics import MetricsSampler, ResourceReport
+from .progress import Progress
 from .providers import ClusterTarget, api_client
 from .timing import Timer, iso_now
-
-Progress = Callable[[str], None]
 
 
 @dataclass

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from .. import shell
 from ..config import RunbookConfig
 from ..errors import ClusterUnreachableError
+from ..progress import Progress
 
-Say = Callable[[str], None]
+Say = Progress  # a line for the person running the runbook
 # The release's peak request (CPU millicores, memory bytes), computed only when a provider must size a cluster.
 Need = Callable[[], tuple[int, int]]
 
@@ -110,7 +111,7 @@ def current_context(kubeconfig: str) -> str:
     try:
         from kubernetes import config as kconfig
 
-        _, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)
+        _, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         return str(active["name"]) if active else ""
     except Exception:  # no file, unreadable file, no current-context: all mean "none"
         return ""
@@ -120,7 +121,7 @@ def context_names(kubeconfig: str) -> list[str]:
     try:
         from kubernetes import config as kconfig
 
-        contexts, _ = kconfig.list_kube_config_contexts(config_file=kubeconfig)
+        contexts, _ = kconfig.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         return [str(c["name"]) for c in contexts or []]
     except Exception:
         return []
@@ -132,7 +133,8 @@ def probe(kubeconfig: str, context: str, timeout: float = 5) -> tuple[bool, str,
         from kubernetes import client
         from kubernetes import config as kconfig
 
-        api = kconfig.new_client_from_config(config_file=kubeconfig, context=context or None)
+        api = kconfig.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context or None)
     except Exception as exc:
         return False, "", f"cannot read kubeconfig {kubeconfig} (context {context or 'current'}): {exc}"
     server = api.configuration.host
@@ -151,7 +153,8 @@ def probe(kubeconfig: str, context: str, timeout: float = 5) -> tuple[bool, str,
 def api_client(target: ClusterTarget) -> Any:  # kubernetes.client.ApiClient
     from kubernetes import config as kconfig
 
-    return kconfig.new_client_from_config(config_file=target.kubeconfig, context=target.context)
+    return kconfig.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=target.kubeconfig, context=target.context)
 
 
 def unreachable(kubeconfig: str, context: str, server: str, detail: str) -> ClusterUnreachableError:

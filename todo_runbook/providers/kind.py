@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from .. import shell
 from ..config import RunbookConfig
-from ..errors import ClusterUnreachableError
+from ..errors import INSTALL_HINTS, ClusterUnreachableError
 from .base import ClusterTarget, LoadOutcome, Need, Say, default_kubeconfig
 
 name = "kind"
 tools = ("kind",)
-install_hint = "`go install sigs.k8s.io/kind@v0.33.0` or https://kind.sigs.k8s.io/docs/user/quick-start/"
+install_hint = INSTALL_HINTS["kind"]
 CONTEXT_PREFIX = "kind-"
 INGRESS_HINT = ("kind has no ingress controller by default: create the cluster with port 80 mapped "
                 "(https://kind.sigs.k8s.io/docs/user/ingress/) and install ingress-nginx's kind manifest "

@@ -11,13 +11,12 @@ from typing import Any
 
 from .. import shell
 from ..config import RunbookConfig
-from ..errors import ClusterUnreachableError, RunbookError
+from ..errors import INSTALL_HINTS, ClusterUnreachableError, RunbookError
 from .base import ClusterTarget, LoadOutcome, Need, Say, default_kubeconfig
 
 name = "minikube"
 tools = ("minikube",)
-install_hint = ("https://minikube.sigs.k8s.io/docs/start/ (then `minikube start`; the runbook sizes a new "
-                "profile itself)")
+install_hint = INSTALL_HINTS["minikube"]
 # What minikube itself takes before our release: control plane, CoreDNS, ingress-nginx, metrics-server.
 OVERHEAD_CPU_M = 1050
 OVERHEAD_MEM_MIB = 2048

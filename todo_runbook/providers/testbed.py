@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from .. import shell
-from ..config import RunbookConfig, cache_root
+from ..config import REPO_ROOT, RunbookConfig, cache_root
 from ..errors import ClusterUnreachableError, RunbookError
 from .base import ClusterTarget, LoadOutcome, Need, Say
 
@@ -41,7 +40,7 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
             raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
                                           "start it with `make cluster-up` (python -m testcluster up); "
                                           "`todo-runbook run` starts it itself unless start_cluster=false")
-        repo = str(Path(__file__).resolve().parents[2])
+        repo = str(REPO_ROOT)
         # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
         say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
             "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +21,9 @@ from dockerfiles import image_build
 from . import providers, shell
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
+from .progress import Progress
 from .timing import Timer
 
-Progress = Callable[[str], None]
 BASES_SCRIPT = REPO_ROOT / "dockerfiles" / "bases" / "build_bases.py"
 # Offline images the chart may run besides ours, and the build_bases.py step that makes each.
 OFFLINE_IMAGES = {
@@ -198,7 +197,7 @@ def smoke_run(client: Any, build: ImageBuild, timeout: float = 90) -> SmokeResul
         container, seconds = image_build.start_to_ready(client, build.ref, env, spec["port"], spec["path"], timeout,
                                                         name=f"todo-smoke-{build.component}-{secrets.token_hex(3)}")
         return SmokeResult(True, probe, round(seconds, 2), f"answered 200 after {seconds:.1f} s")
-    except image_build.ImageBuildError as exc:
+    except image_build.DockerImageError as exc:
         return SmokeResult(False, probe, None, shell.mask(str(exc))[-800:])
     finally:
         if container is None:
