@@ -35,7 +35,7 @@ from IPython.display import Markdown, display
 from todo_runbook import session, summaries, tables
 from todo_runbook.steps import run_step
 
-s = session.start("deploy", run_dir=run_dir, params=params, headless=headless)
+s = session.start("deploy", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
 
 # %%
@@ -45,9 +45,10 @@ s.controls(["profile", "backend_replicas", "frontend_replicas"])
 # ## Install or upgrade
 
 # %%
-from todo_runbook import deploy
+from todo_runbook import capacity, deploy
 
 target = s.cluster()
+capacity.check(target, s.config, s.built_images())  # refuses, with the numbers, a release the nodes cannot hold
 release = run_step(s.store, "deploy", deploy.install, target, s.config, s.built_images())
 summaries.release(release, s.config.max_deploy_s)
 

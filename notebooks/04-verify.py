@@ -37,7 +37,7 @@ from IPython.display import Markdown, display
 from todo_runbook import session, summaries, tables
 from todo_runbook.steps import run_step
 
-s = session.start("verify", run_dir=run_dir, params=params, headless=headless)
+s = session.start("verify", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
 
 # %%
