@@ -32,7 +32,7 @@ OFFLINE_IMAGES = {
     "todo-runbook/postgres:15-bookworm": "postgres",
     "todo-runbook/base-debian:bookworm": "debian",
 }
-SMOKE = {
+SMOKE: dict[str, dict[str, Any]] = {
     "backend": {"port": 8000, "path": "/health"},
     "frontend": {"port": 3000, "path": "/healthz"},
 }
@@ -83,7 +83,7 @@ def minikube_docker_env(profile: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
 
 
-def docker_client(environment: dict[str, str] | None = None):  # -> docker.DockerClient
+def docker_client(environment: dict[str, str] | None = None) -> Any:  # docker.DockerClient
     import docker
 
     try:

@@ -94,7 +94,7 @@ def probe(kubeconfig: str, context: str, timeout: float = 5) -> tuple[bool, str,
         api_client.close()
 
 
-def api_client(target: ClusterTarget):  # -> kubernetes.client.ApiClient
+def api_client(target: ClusterTarget) -> Any:  # kubernetes.client.ApiClient
     from kubernetes import config as kconfig
 
     return kconfig.new_client_from_config(config_file=target.kubeconfig, context=target.context)
