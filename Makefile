@@ -64,7 +64,7 @@ cluster-down: ## stop the offline test bed and remove everything it added
 
 clean: cluster-down ## remove run outputs and build products in the repo (caches outside stay)
 	find outputs -mindepth 1 ! -name README.md -exec rm -rf {} +
-	rm -rf apps/frontend/.next .pytest_cache .ruff_cache
+	rm -rf apps/frontend/.next .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 distclean: clean ## also remove the virtualenv, node_modules and the heavy caches

@@ -42,13 +42,26 @@ display(Markdown(f"run folder: `{s.store.run_dir}`"))
 s.controls(["profile", "backend_replicas", "frontend_replicas"])
 
 # %% [markdown]
+# ## Will it fit?
+#
+# The chart rendered with these values asks for CPU and memory at peak (replicas, the rolling-update surge,
+# PostgreSQL, the migration job); the nodes have what is allocatable minus what other pods already request.
+# A release that cannot fit stops here, with the numbers and the fix, before anything is applied.
+
+# %%
+from todo_runbook import capacity
+
+target = s.cluster()
+room = capacity.check(target, s.config, s.built_images())
+print(f"needs {room.demand.peak_cpu_m}m CPU and {room.demand.peak_mem_bytes / 2**30:.2f} GiB at peak; "
+      f"{room.free_cpu_m}m and {room.free_mem_bytes / 2**30:.2f} GiB free on {len(room.nodes)} node(s)")
+
+# %% [markdown]
 # ## Install or upgrade
 
 # %%
-from todo_runbook import capacity, deploy
+from todo_runbook import deploy
 
-target = s.cluster()
-capacity.check(target, s.config, s.built_images())  # refuses, with the numbers, a release the nodes cannot hold
 release = run_step(s.store, "deploy", deploy.install, target, s.config, s.built_images())
 summaries.release(release, s.config.max_deploy_s)
 

@@ -32,7 +32,7 @@ OFFLINE_IMAGES = {
     "todo-runbook/postgres:15-bookworm": "postgres",
     "todo-runbook/base-debian:bookworm": "debian",
 }
-SMOKE = {
+SMOKE: dict[str, dict[str, Any]] = {
     "backend": {"port": 8000, "path": "/health"},
     "frontend": {"port": 3000, "path": "/healthz"},
 }
@@ -77,7 +77,7 @@ class BuildResult:
         return {img.component: img.ref for img in self.images}
 
 
-def docker_client(environment: dict[str, str] | None = None):  # -> docker.DockerClient
+def docker_client(environment: dict[str, str] | None = None) -> Any:  # docker.DockerClient
     import docker
 
     try:
@@ -111,7 +111,7 @@ def ensure_offline_images(names: list[str], progress: Progress) -> str:
 
 
 def build_plan(client: Any, component: str, config: RunbookConfig, progress: Progress,
-               notes: list[str]) -> Any:
+               notes: list[str]) -> dockerfile_args.ImageBuildPlan:
     """The images area's plan, pointed at the configured sources; missing offline bases are built first."""
     override = config.base_python if component == "backend" else config.base_node
     plan = dockerfile_args.build_plan(component, prefer_bases="auto", exists=lambda n: image_present(client, n))
@@ -132,7 +132,8 @@ def build_plan(client: Any, component: str, config: RunbookConfig, progress: Pro
     return dataclasses.replace(plan, context=context, dockerfile=dockerfile)
 
 
-def _stream_build(client: Any, plan: Any, tag: str, timeout: int, progress: Progress) -> tuple[str, list[str]]:
+def _stream_build(client: Any, plan: dockerfile_args.ImageBuildPlan, tag: str, timeout: int,
+                  progress: Progress) -> tuple[str, list[str]]:
     """Run the classic build, streaming each log line to `progress`; returns (image id, log lines)."""
     log: list[str] = []
     image_id = ""

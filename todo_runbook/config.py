@@ -125,7 +125,7 @@ class RunbookConfig:
         hints = get_type_hints(cls)
         out = {}
         for f in fields(cls):
-            default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
             out[f.name] = {"default": default, "type": _type_name(hints[f.name]), **f.metadata}
         return out
 

@@ -63,11 +63,16 @@ def _dig(data: Mapping[str, Any] | None, *path: str | int) -> Any:
     return cur
 
 
+def _number(value: Any) -> float | None:
+    """A figure from the evidence JSON (an int or a float there)."""
+    return None if value is None else float(value)
+
+
 def _image_size(component: str) -> Callable[[Mapping[str, Any]], float | None]:
     def extract(result: Mapping[str, Any]) -> float | None:
         for image in result.get("images", []):
             if image.get("component") == component:
-                return image.get("size_mb")
+                return _number(image.get("size_mb"))
         return None
     return extract
 
@@ -96,7 +101,7 @@ def _recovery(result: Mapping[str, Any]) -> float | None:
     rec = result.get("recovery") or {}
     if rec.get("skipped") or rec.get("seconds") is None:
         return None
-    return rec["seconds"]
+    return _number(rec["seconds"])
 
 
 def _app_only(result: Mapping[str, Any]) -> str | None:

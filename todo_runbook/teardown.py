@@ -41,7 +41,7 @@ def retained_volumes(kube: Kube, config: RunbookConfig) -> list[str]:
 def leftovers(kube: Kube, target: ClusterTarget, config: RunbookConfig) -> list[str]:
     """Anything of the release that still exists: the helm release, labelled objects, the namespace,
     volumes still bound or about to be deleted (not the ones the StorageClass retains on purpose)."""
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     found = []
     res = shell.run(target.helm("list", "-A", "-q", "--filter", f"^{config.release}$"), timeout=60, check=False)
@@ -87,7 +87,7 @@ def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | N
         result.commands.append(shell.recorded(res.command, "remove the release"))
         result.uninstalled = res.ok or "not found" in res.stderr
         if config.namespace not in PROTECTED_NAMESPACES:
-            from kubernetes.client.rest import ApiException
+            from kubernetes.client.exceptions import ApiException
 
             try:
                 kube.core.delete_namespace(config.namespace)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,7 @@ def _selector(config: RunbookConfig, component: str = "") -> str:
     return f"{sel},{COMPONENT_LABEL}={component}" if component else sel
 
 
-def wait_pods_ready(kube: Kube, config: RunbookConfig, timeout: float = 120) -> list[dict[str, Any]]:
+def wait_pods_ready(kube: Kube, config: RunbookConfig, timeout: float = 120) -> list[Mapping[str, Any]]:
     """The release's serving pods once all are Ready (or whatever they are at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -25,6 +25,13 @@ def test_registry_names_notebooks_and_modules_line_up():
         assert step.evidence == f"evidence/{step.name}.json"
 
 
+def test_each_notebook_runs_its_registered_function():
+    for step in steps.STEPS:
+        source = (NOTEBOOKS_DIR / step.notebook).with_suffix(".py").read_text()
+        assert f"from todo_runbook import {step.name}\n" in source
+        assert f'run_step(s.store, "{step.name}", {step.name}.{step.function.__name__},' in source
+
+
 def test_everything_reads_the_registry():
     assert {s.name: s.notebook for s in steps.STEPS} == NOTEBOOKS
     assert {s.name for s in steps.STEPS if not s.needs_cluster} == {"build"}

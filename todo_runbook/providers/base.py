@@ -111,7 +111,7 @@ def current_context(kubeconfig: str) -> str:
     try:
         from kubernetes import config as kconfig
 
-        _, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        _, active = kconfig.list_kube_config_contexts(config_file=kubeconfig)
         return str(active["name"]) if active else ""
     except Exception:  # no file, unreadable file, no current-context: all mean "none"
         return ""
@@ -121,7 +121,7 @@ def context_names(kubeconfig: str) -> list[str]:
     try:
         from kubernetes import config as kconfig
 
-        contexts, _ = kconfig.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        contexts, _ = kconfig.list_kube_config_contexts(config_file=kubeconfig)
         return [str(c["name"]) for c in contexts or []]
     except Exception:
         return []
@@ -133,7 +133,7 @@ def probe(kubeconfig: str, context: str, timeout: float = 5) -> tuple[bool, str,
         from kubernetes import client
         from kubernetes import config as kconfig
 
-        api = kconfig.new_client_from_config(  # type: ignore[no-untyped-call]
+        api = kconfig.new_client_from_config(
             config_file=kubeconfig, context=context or None)
     except Exception as exc:
         return False, "", f"cannot read kubeconfig {kubeconfig} (context {context or 'current'}): {exc}"
@@ -153,7 +153,7 @@ def probe(kubeconfig: str, context: str, timeout: float = 5) -> tuple[bool, str,
 def api_client(target: ClusterTarget) -> Any:  # kubernetes.client.ApiClient
     from kubernetes import config as kconfig
 
-    return kconfig.new_client_from_config(  # type: ignore[no-untyped-call]
+    return kconfig.new_client_from_config(
         config_file=target.kubeconfig, context=target.context)
 
 
