@@ -14,8 +14,11 @@ import pytest
 
 from todo_runbook.providers import kind, minikube
 
+# cobra's answers to a command line it cannot parse (minikube's own "MK_USAGE" exits come after parsing)
 PARSER_ERRORS = re.compile(r"unknown (shorthand )?flag|unknown command|accepts \d+ arg|requires (at least|exactly)|"
-                           r"invalid argument|flag needs an argument|Usage:", re.IGNORECASE)
+                           r"invalid argument|flag needs an argument|^Usage:", re.MULTILINE)
+# minikube's exit code for a profile that does not exist (--shell none prints only "false exit code 85")
+PROFILE_NOT_FOUND = 85
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +51,14 @@ def test_minikube_accepts_every_emitted_command(minikube_cli, tmp_path: Path, ar
     elif argv[1] == "status":
         assert not minikube.parse_status(proc.stdout).exists, output
     elif argv[1] != "start":
-        assert re.search(r"not found|does not exist|Profile .* not", output, re.IGNORECASE), output
+        assert proc.returncode == PROFILE_NOT_FOUND or re.search(r"not found|does not exist", output), output
+
+
+def test_the_parser_check_catches_a_bad_flag(minikube_cli, kind_cli, tmp_path: Path) -> None:
+    bad = minikube_cli.run(["minikube", "start", "-p", "todo-runbook-check", "--cpu=4", "--dry-run"], tmp_path)
+    assert PARSER_ERRORS.search(bad.stdout + bad.stderr) and bad.returncode != 0
+    extra = kind_cli.run(["kind", "get", "clusters", "surplus"], tmp_path)
+    assert PARSER_ERRORS.search(extra.stdout + extra.stderr) and extra.returncode != 0
 
 
 def test_kind_get_clusters_output_parses(kind_cli, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Not onto the user's PATH: tests run the binaries by path, to check that every co
 emit gets past the real flag parsers, and to record real outputs for the parsing code's unit tests.
 kind installs as it is (`go install`, about 1.5 min cold). minikube has no installable main at the module
 root path it is published under, so a two-file wrapper module requires it and builds its `cmd/minikube`
-package with `-tags libvirt_dlopen` (about 12 min cold); both are cached by version.
+package with `-tags libvirt_dlopen` (about 12 min cold; only when TODO_RUNBOOK_BUILD_MINIKUBE=1 or already
+cached, see `_build_minikube`); both are cached by version.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def _build_minikube() -> Path:
     binary = out / "minikube"
     if binary.exists():
         return binary
+    if os.environ.get("TODO_RUNBOOK_BUILD_MINIKUBE") != "1":
+        # Its cold build (about 12 min on 2 idle cores, 48 min on a loaded one) would push a cold CI past its
+        # budget; once built, the cached binary is used by every run.
+        pytest.skip(f"minikube {MINIKUBE_VERSION} is not built in {out}: set TODO_RUNBOOK_BUILD_MINIKUBE=1 "
+                    "to build it (about 12 min cold) and run its flag-parser tests")
     wrapper = out / "wrapper"
     wrapper.mkdir(parents=True, exist_ok=True)
     (wrapper / "go.mod").write_text("module todo-runbook.local/minikube-wrapper\n\ngo 1.24\n")
