@@ -56,8 +56,8 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
     args += ["--set", f"backend.service.port={config.backend_port}",
              "--set-string", f"backend.app.healthPath={config.backend_health_path}",
              "--set-string", f"backend.app.readyPath={config.backend_ready_path}",
-             "--set-string", f"backend.app.env.databaseUrl={config.backend_database_url_env}",
-             "--set-string", f"backend.app.env.jwtSecret={config.backend_jwt_secret_env}"]
+             "--set-string", f"backend.app.envNames.database={config.backend_database_url_env}",
+             "--set-string", f"backend.app.envNames.jwt={config.backend_jwt_secret_env}"]
     args += ["--set", f"backend.replicaCount={config.backend_replicas}",
              "--set", f"frontend.replicaCount={config.frontend_replicas}",
              "--set", f"ingress.host={config.ingress_host}"]

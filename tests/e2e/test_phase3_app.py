@@ -50,7 +50,7 @@ def test_this_repositorys_app_checks_are_not_applicable(phase3_run: RunbookRun) 
 
 def test_the_app_read_its_own_variable_names(phase3_run: RunbookRun) -> None:
     deploy = phase3_run.evidence("deploy")["result"]
-    assert deploy["values"]["backend"]["app"]["env"]["jwtSecret"] == "BETTER_AUTH_SECRET"
+    assert deploy["values"]["backend"]["app"]["envNames"]["jwt"] == "BETTER_AUTH_SECRET"
     build = phase3_run.evidence("build")["result"]
     backend = next(i for i in build["images"] if i["component"] == "backend")
     assert backend["smoke"]["ok"], backend["smoke"]
