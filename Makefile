@@ -18,7 +18,7 @@ STEPS ?=
 PARAMS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup engine tools runbook test lab cluster-up cluster-down clean distclean
+.PHONY: help setup engine tools runbook test lab notebooks cluster-up cluster-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -53,6 +53,9 @@ test: setup engine ## the whole test suite: unit, app, images, chart, test bed, 
 lab: setup ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
+notebooks: setup ## sync notebooks/*.ipynb with their paired notebooks/*.py (edit either, then run this)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9]*.py
+
 cluster-up: tools engine ## start the offline test bed (control plane + node) on loopback
 	$(PY) -m testcluster up
 
@@ -61,7 +64,7 @@ cluster-down: ## stop the offline test bed and remove everything it added
 
 clean: cluster-down ## remove run outputs and build products in the repo (caches outside stay)
 	find outputs -mindepth 1 ! -name README.md -exec rm -rf {} +
-	rm -rf apps/frontend/.next .pytest_cache .ruff_cache
+	rm -rf apps/frontend/.next .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 distclean: clean ## also remove the virtualenv, node_modules and the heavy caches

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DOCKERFILES = Path(__file__).resolve().parent
-REPO_ROOT = DOCKERFILES.parent
+from testcluster.paths import REPO_ROOT
+
+DOCKERFILES = REPO_ROOT / "dockerfiles"
 
 OFFICIAL_PYTHON = "python:3.11-slim"
 OFFICIAL_NODE = "node:22-bookworm-slim"

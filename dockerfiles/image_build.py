@@ -1,7 +1,7 @@
 """Build the app images with the Docker SDK and measure them (used by tests/images and the runbook).
 
 - :func:`build_image` runs the low-level ``api.build`` (the classic builder, as on Debian's docker.io
-  20.10), streams the log, and returns a :class:`BuildResult`: image id, seconds, the steps and which
+  20.10), streams the log, and returns a :class:`BuiltImage`: image id, seconds, the steps and which
   of them came from the cache ("Using cache"), plus the plan (bases used, build args without secrets).
 - :func:`image_facts` reports size, layer count, user, labels of an image.
 - :func:`start_to_ready` starts a container and measures the seconds until an HTTP probe answers 200.
@@ -29,8 +29,9 @@ except ImportError:  # pragma: no cover - run as a script: dockerfiles/ itself i
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
-class ImageBuildError(RuntimeError):
-    """A build failed; the message carries the builder's error and the last log lines."""
+class DockerImageError(RuntimeError):
+    """A build failed, or a container from the image did not come up; the message carries the builder's error
+    and the last log lines, or the container's logs."""
 
 
 @dataclass
@@ -41,7 +42,7 @@ class BuildStep:
 
 
 @dataclass
-class BuildResult:
+class BuiltImage:
     tag: str
     image_id: str
     seconds: float
@@ -86,7 +87,7 @@ def parse_build_log(lines: Iterable[str]) -> list[BuildStep]:
 def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto", nocache: bool = False,
                 network_mode: str | None = None, extra_args: Mapping[str, str] | None = None,
                 on_line: Callable[[str], None] | None = None, timeout: int = 3600,
-                context: Path | None = None) -> BuildResult:
+                context: Path | None = None) -> BuiltImage:
     """Build ``image`` ("backend" or "frontend") as ``tag`` with the build args this machine needs.
 
     ``context`` replaces apps/<image> (e.g. a changed copy); ``network_mode="host"`` is for engines whose
@@ -108,7 +109,7 @@ def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto"
         if "error" in chunk:
             tail = "".join(log[-25:])
             message = chunk["error"].strip()
-            raise ImageBuildError(f"building {tag} from {plan.dockerfile.name} failed: {message}\n{tail}")
+            raise DockerImageError(f"building {tag} from {plan.dockerfile.name} failed: {message}\n{tail}")
         text = chunk.get("stream")
         if text:
             log.append(text)
@@ -121,7 +122,7 @@ def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto"
     if not image_id:
         image_id = client.images.get(tag).id
     lines = "".join(log).splitlines()
-    return BuildResult(tag, image_id, seconds, parse_build_log(lines), lines, plan)
+    return BuiltImage(tag, image_id, seconds, parse_build_log(lines), lines, plan)
 
 
 @dataclass
@@ -167,7 +168,7 @@ def container_ip(container: Any) -> str:
     for network in networks.values():
         if network.get("IPAddress"):
             return str(network["IPAddress"])
-    raise ImageBuildError(f"container {container.name} has no IP address on networks {list(networks)}")
+    raise DockerImageError(f"container {container.name} has no IP address on networks {list(networks)}")
 
 
 def wait_for_http(container: Any, port: int, path: str, timeout: float = 60.0, expect: int = 200) -> float:
@@ -179,18 +180,18 @@ def wait_for_http(container: Any, port: int, path: str, timeout: float = 60.0, e
         if container.status in ("exited", "dead"):
             logs = container.logs(tail=40).decode(errors="replace")
             code = container.attrs["State"].get("ExitCode")
-            raise ImageBuildError(f"container {container.name} exited ({code}):\n{logs}")
+            raise DockerImageError(f"container {container.name} exited ({code}):\n{logs}")
         if not url:
             try:
                 url = f"http://{container_ip(container)}:{port}{path}"
-            except ImageBuildError:
+            except DockerImageError:
                 time.sleep(0.1)
                 continue
         if http_status(url) == expect:
             return time.monotonic() - started
         time.sleep(0.1)
     logs = container.logs(tail=40).decode(errors="replace")
-    raise ImageBuildError(f"{url or path} did not answer {expect} within {timeout:.0f} s; container logs:\n{logs}")
+    raise DockerImageError(f"{url or path} did not answer {expect} within {timeout:.0f} s; container logs:\n{logs}")
 
 
 def start_to_ready(client: Any, tag: str, env: Mapping[str, str], port: int, path: str,

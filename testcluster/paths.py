@@ -21,6 +21,8 @@ from testcluster.errors import TestbedError
 
 CONTEXT_NAME = "todo-testbed"
 CACHE_ENV = "TODO_RUNBOOK_CACHE"
+# The checkout this package runs from; the runbook, the image builds and the test bed all read it here.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def cache_root() -> Path:

@@ -7,16 +7,18 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import STEPS, RunbookConfig
+from .config import RunbookConfig
 from .errors import ConfigError, RunbookError
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .steps import names
+
     p = argparse.ArgumentParser(prog="todo-runbook", description="Build, load, deploy, verify, AIOps and teardown "
                                 "of the Todo AI Chatbot on local Kubernetes, with evidence and a report.")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the notebooks headless with papermill and build the report")
-    run.add_argument("--steps", default="", help=f"comma-separated subset of {','.join(STEPS)} (default: all)")
+    run.add_argument("--steps", default="", help=f"comma-separated subset of {','.join(names())} (default: all)")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a runbook parameter (see `todo-runbook params`); repeatable")
     run.add_argument("--profile", choices=["dev", "prod"], help="values profile (same as -p profile=...)")

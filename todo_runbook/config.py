@@ -16,21 +16,21 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from testcluster.paths import REPO_ROOT, cache_root
+
 from .errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["REPO_ROOT", "RunbookConfig", "cache_root"]
+
 ENV_PREFIX = "TODO_RUNBOOK_"
 # TODO_RUNBOOK_* variables that belong to other parts of the project, not to RunbookConfig.
 ENV_NOT_PARAMETERS = {"CACHE"}
 
 PROVIDERS = ("auto", "minikube", "kind", "context", "testbed")
 PROFILES = ("dev", "prod")
-STEPS = ("build", "load", "deploy", "verify", "aiops", "teardown")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("TODO_RUNBOOK_CACHE") or Path.home() / ".cache" / "todo-runbook")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _param(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
@@ -59,6 +59,14 @@ class RunbookConfig:
                                   "locally, else the offline todo-runbook/base-python:3.11-bookworm")
     base_node: str = _param("", "base image for the frontend; empty: node:22-bookworm-slim if present "
                                 "locally, else the offline todo-runbook/base-node:22-bookworm")
+    # the app: what a Phase III backend of another team serves and reads (today's values are this repository's)
+    backend_port: int = _param(8000, "port the backend listens on")
+    backend_health_path: str = _param("/health", "backend liveness path (probes; checked through the ingress)")
+    backend_ready_path: str = _param("/ready", "backend readiness path (probes; checked through the ingress)")
+    backend_database_url_env: str = _param("DATABASE_URL", "environment variable the backend reads the database "
+                                                            "URL from")
+    backend_jwt_secret_env: str = _param("JWT_SECRET", "environment variable the backend reads the JWT secret from "
+                                                       "(Better Auth apps: BETTER_AUTH_SECRET)")
     build_in_minikube: bool = _param(False, "build straight into minikube's Docker daemon (no load step needed)")
     smoke_run: bool = _param(True, "start each built container once and probe it")
     # cluster
@@ -66,8 +74,11 @@ class RunbookConfig:
     kube_context: str = _param("", "kube context; empty: the provider's (or the current one)")
     kubeconfig: str = _param("", "kubeconfig file; empty: $KUBECONFIG or ~/.kube/config (test bed: its own)")
     minikube_profile: str = _param("minikube", "minikube profile name")
-    kind_cluster: str = _param("kind", "kind cluster name")
-    start_cluster: bool = _param(True, "start minikube when it is installed but stopped")
+    minikube_driver: str = _param("", "driver for a profile the runbook creates (docker, kvm2, hyperkit...); "
+                                      "empty: minikube's choice. An existing profile keeps its own")
+    kind_cluster: str = _param("", "kind cluster name; empty: NAME from kube_context kind-NAME, else 'kind'")
+    start_cluster: bool = _param(True, "start the cluster when it is stopped (minikube, sized for the release; "
+                                       "the offline test bed, built on first use)")
     # release
     release: str = _param("todo", "Helm release name")
     namespace: str = _param("todo", "namespace for the release (created and, at teardown, deleted)")
@@ -114,7 +125,7 @@ class RunbookConfig:
         hints = get_type_hints(cls)
         out = {}
         for f in fields(cls):
-            default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
             out[f.name] = {"default": default, "type": _type_name(hints[f.name]), **f.metadata}
         return out
 
@@ -173,6 +184,17 @@ class RunbookConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"parameter '{name}' must be positive, got {getattr(self, name)}",
                                   f"set {name} to a positive number")
+        for name in ("backend_health_path", "backend_ready_path"):
+            if not _URL_PATH.match(getattr(self, name)):
+                raise ConfigError(f"parameter '{name}' is '{getattr(self, name)}', not a URL path",
+                                  f"set {name} to the path the backend serves, starting with '/', e.g. /health")
+        for name in ("backend_database_url_env", "backend_jwt_secret_env"):
+            if not _ENV_NAME.match(getattr(self, name)):
+                raise ConfigError(f"parameter '{name}' is '{getattr(self, name)}', not an environment variable name",
+                                  f"set {name} to the variable your backend reads, e.g. DATABASE_URL")
+        if not 1 <= self.backend_port <= 65535:
+            raise ConfigError(f"parameter 'backend_port' is {self.backend_port}, not a TCP port",
+                              "set backend_port to the port your backend listens on (1-65535), e.g. 8000")
         unknown_tools = set(self.aiops_tools) - {"kubectl-ai", "kagent", "docker-ai"}
         if unknown_tools:
             raise ConfigError(f"parameter 'aiops_tools' names unknown tools: {sorted(unknown_tools)}",

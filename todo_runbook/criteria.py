@@ -15,6 +15,7 @@ from typing import Any
 from .config import RunbookConfig
 
 PASS, FAIL, NOT_MEASURED, NOT_RUN = "pass", "fail", "not measured", "not in this run"
+NOT_APPLICABLE = "not applicable"
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, "<=": operator.le, "==": operator.eq}
 
 
@@ -29,6 +30,7 @@ class Criterion:
     unit: str
     how: str
     status: str = NOT_MEASURED
+    reason: str = ""
 
     @property
     def failed(self) -> bool:
@@ -45,6 +47,8 @@ class _Spec:
     how: str
     threshold: Callable[[RunbookConfig], float | bool]
     extract: Callable[[Mapping[str, Any]], float | bool | None]
+    # why the criterion does not apply to this app (None: it applies)
+    not_applicable: Callable[[Mapping[str, Any]], str | None] = lambda r: None
 
 
 def _dig(data: Mapping[str, Any] | None, *path: str | int) -> Any:
@@ -59,11 +63,16 @@ def _dig(data: Mapping[str, Any] | None, *path: str | int) -> Any:
     return cur
 
 
+def _number(value: Any) -> float | None:
+    """A figure from the evidence JSON (an int or a float there)."""
+    return None if value is None else float(value)
+
+
 def _image_size(component: str) -> Callable[[Mapping[str, Any]], float | None]:
     def extract(result: Mapping[str, Any]) -> float | None:
         for image in result.get("images", []):
             if image.get("component") == component:
-                return image.get("size_mb")
+                return _number(image.get("size_mb"))
         return None
     return extract
 
@@ -92,7 +101,12 @@ def _recovery(result: Mapping[str, Any]) -> float | None:
     rec = result.get("recovery") or {}
     if rec.get("skipped") or rec.get("seconds") is None:
         return None
-    return rec["seconds"]
+    return _number(rec["seconds"])
+
+
+def _app_only(result: Mapping[str, Any]) -> str | None:
+    """This repository's app checks do not apply to a backend without its routes (a user's own Phase III app)."""
+    return _dig(result, "app_checks", "reason") if _dig(result, "app_checks", "applicable") is False else None
 
 
 SPECS: list[_Spec] = [
@@ -108,17 +122,22 @@ SPECS: list[_Spec] = [
           lambda c: True, _pods_ready),
     _Spec("pod_start_s", "slowest pod start (created -> Ready)", "verify", "<", "s",
           "pod conditions lastTransitionTime - creationTimestamp", lambda c: c.max_pod_start_s, _max_pod_start),
-    _Spec("health_p95_ms", "/health latency p95 through the ingress", "verify", "<", "ms",
+    _Spec("ingress_reachable", "the app answers at its host through the ingress (not a port-forward)", "verify",
+          "==", "", "GET /health with the Host header at the ingress address", lambda c: True,
+          lambda r: None if not r.get("access") else r.get("access") == "ingress"),
+    _Spec("health_p95_ms", "/health latency p95 (through the ingress, or the labelled port-forward)", "verify",
+          "<", "ms",
           "timed HTTP GETs", lambda c: c.max_health_p95_ms, lambda r: _dig(r, "latency", "p95_ms")),
     _Spec("chat_adds_task", "a chat turn adds a task that the task list shows", "verify", "==", "",
-          "signup, POST chat, GET tasks", lambda c: True, lambda r: _dig(r, "chat", "task_added")),
+          "signup, POST chat, GET tasks", lambda c: True, lambda r: _dig(r, "chat", "task_added"), _app_only),
     _Spec("rolling_failed_requests", "failed requests during a rolling update", "verify", "<=", "requests",
           "client loop on /api/tasks during helm upgrade", lambda c: c.max_failed_requests_rolling,
           lambda r: None if _dig(r, "rolling", "skipped") else _dig(r, "rolling", "failed")),
     _Spec("recovery_s", "killed backend pod replaced and Ready", "verify", "<", "s",
           "delete pod, watch deployment", lambda c: c.max_recovery_s, _recovery),
     _Spec("data_kept", "tasks survive the pod kill", "verify", "==", "", "GET tasks after recovery",
-          lambda c: True, lambda r: None if _dig(r, "recovery", "skipped") else _dig(r, "recovery", "data_kept")),
+          lambda c: True, lambda r: None if _dig(r, "recovery", "skipped") else _dig(r, "recovery", "data_kept"),
+          _app_only),
     _Spec("teardown_clean", "nothing of the release left after teardown", "teardown", "==", "",
           "helm list + labelled objects + namespace", lambda c: True, lambda r: r.get("nothing_left")),
 ]
@@ -135,9 +154,13 @@ def evaluate(config: RunbookConfig, evidence: Mapping[str, Mapping[str, Any]], s
         else:
             payload = evidence.get(spec.step) or {}
             # A failed step may still have measured something before it stopped; use what is there.
-            measured = spec.extract(payload.get("result") or {})
+            result = payload.get("result") or {}
+            measured = spec.extract(result)
             crit.measured = measured
-            if measured is None:
+            why_not = spec.not_applicable(result)
+            if why_not:
+                crit.status, crit.reason = NOT_APPLICABLE, why_not
+            elif measured is None:
                 crit.status = NOT_MEASURED
             else:
                 crit.status = PASS if _COMPARE[spec.comparison](measured, threshold) else FAIL

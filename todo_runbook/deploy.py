@@ -18,9 +18,6 @@ from .config import RunbookConfig
 from .errors import CommandFailedError, ConfigError, StepFailedError
 from .providers import ClusterTarget
 
-_SECRET_KEY = re.compile(r"(?i)(secret|password|token|apikey|api_key|databaseurl)")
-MASK = shell.MASK
-
 
 @dataclass
 class DeployResult:
@@ -35,16 +32,6 @@ class DeployResult:
     values_files: list[str]
     command: str
     commands: list[dict[str, str]] = field(default_factory=list)
-
-
-def mask_values(values: Any) -> Any:
-    """Rendered values with every secret-looking key's value replaced (empty ones stay empty)."""
-    if isinstance(values, Mapping):
-        return {k: (MASK if _SECRET_KEY.search(str(k)) and isinstance(v, str) and v else mask_values(v))
-                for k, v in values.items()}
-    if isinstance(values, list):
-        return [mask_values(v) for v in values]
-    return values
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -66,6 +53,11 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
             repository, tag = split_ref(images[component])
             args += ["--set", f"{component}.image.repository={repository}",
                      "--set-string", f"{component}.image.tag={tag}"]
+    args += ["--set", f"backend.service.port={config.backend_port}",
+             "--set-string", f"backend.app.healthPath={config.backend_health_path}",
+             "--set-string", f"backend.app.readyPath={config.backend_ready_path}",
+             "--set-string", f"backend.app.envNames.database={config.backend_database_url_env}",
+             "--set-string", f"backend.app.envNames.jwt={config.backend_jwt_secret_env}"]
     args += ["--set", f"backend.replicaCount={config.backend_replicas}",
              "--set", f"frontend.replicaCount={config.frontend_replicas}",
              "--set", f"ingress.host={config.ingress_host}"]
@@ -144,7 +136,7 @@ def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, s
     return DeployResult(
         release=config.release, namespace=config.namespace, chart=config.chart,
         revision=int(status.get("version", 0)), status=status.get("info", {}).get("status", "unknown"),
-        seconds=res.seconds, images=dict(images), values=mask_values(json.loads(values or "{}")),
+        seconds=res.seconds, images=dict(images), values=shell.mask_tree(json.loads(values or "{}")),
         values_files=[str(f) for f in config.profile_values_files()], command=command,
         commands=[shell.recorded(command, "install or upgrade the release and wait for it")],
     )

@@ -48,13 +48,13 @@ class Diagnosis:
 
 
 def _name(obj: Mapping[str, Any]) -> str:
-    return obj.get("metadata", {}).get("name", "?")
+    return str(obj.get("metadata", {}).get("name", "?"))
 
 
 def _condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     for cond in pod.get("status", {}).get("conditions") or []:
         if cond.get("type") == kind:
-            return cond
+            return dict(cond)
     return None
 
 

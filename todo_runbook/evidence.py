@@ -86,10 +86,12 @@ class EvidenceStore:
                 f"no evidence from step '{step}' in {self.run_dir}",
                 f"run the '{step}' step (its notebook) first in this run, or pass run_dir of a run that has it",
             )
-        return json.loads(path.read_text())
+        payload: dict[str, Any] = json.loads(path.read_text())
+        return payload
 
     def result(self, step: str) -> dict[str, Any]:
-        return self.read(step)["result"]
+        result: dict[str, Any] = self.read(step)["result"]
+        return result
 
     def all(self) -> dict[str, dict[str, Any]]:
         if not self.evidence_dir.exists():

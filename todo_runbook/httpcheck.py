@@ -100,6 +100,15 @@ class AppClient:
         except requests.RequestException as exc:
             return HttpCheck(name, url, None, False, None, f"{exc.__class__.__name__}: {str(exc)[:160]}")
 
+    def has_route(self, method: str, path: str) -> tuple[bool, str]:
+        """Does the backend serve `method path`? An empty request answers 401/422 there, 404/405 elsewhere."""
+        try:
+            resp = self.session.request(method, self.api_base + path, json={} if method != "GET" else None,
+                                        headers=self._headers(False), timeout=10)
+        except requests.RequestException as exc:
+            return False, f"{method} {path}: {exc.__class__.__name__}"
+        return resp.status_code not in (404, 405), f"{method} {path} -> {resp.status_code}"
+
     def signup(self) -> str:
         email = f"runbook-{secrets.token_hex(4)}@example.com"
         password = secrets.token_urlsafe(16)
@@ -161,7 +170,7 @@ class AppClient:
         while not stop.is_set():
             stats.requests += 1
             try:
-                resp = session.get(self.api_base + path, headers=self._headers(True), timeout=5)
+                resp = session.get(self.api_base + path, headers=self._headers(bool(self.token)), timeout=5)
                 if resp.status_code != 200:
                     stats.failed += 1
                     stats.errors.append(f"HTTP {resp.status_code}")
@@ -177,12 +186,12 @@ class AppClient:
         self.session.close()
 
 
-def _ingress_answers(base: str, host: str) -> tuple[bool, str]:
+def _ingress_answers(base: str, host: str, path: str) -> tuple[bool, str]:
     try:
-        resp = requests.get(base.rstrip("/") + "/api/health", headers={"Host": host}, timeout=5)
-        return resp.status_code == 200, f"GET {base}/api/health (Host: {host}) -> {resp.status_code}"
+        resp = requests.get(base.rstrip("/") + path, headers={"Host": host}, timeout=5)
+        return resp.status_code == 200, f"GET {base}{path} (Host: {host}) -> {resp.status_code}"
     except requests.RequestException as exc:
-        return False, f"GET {base}/api/health (Host: {host}) -> {exc.__class__.__name__}"
+        return False, f"GET {base}{path} (Host: {host}) -> {exc.__class__.__name__}"
 
 
 def port_forward(target: ClusterTarget, namespace: str, service: str, port: int) -> tuple[shell.Background, int]:
@@ -207,7 +216,7 @@ def port_forward(target: ClusterTarget, namespace: str, service: str, port: int)
 
 
 def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str, tuple[str, int]],
-            published: list[str] | None = None) -> AppClient:
+            published: list[str] | None = None, health_path: str = "/health") -> AppClient:
     """Through the ingress when it answers for our Host; else port-forwards to both services.
 
     Candidates: the provider's ingress URL, then the addresses in the Ingress status (`published`).
@@ -216,7 +225,7 @@ def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str
     candidates = [target.ingress_url] if target.ingress_url else []
     candidates += [f"http://{addr}" for addr in published or [] if f"http://{addr}" not in candidates]
     for url in candidates:
-        ok, note = _ingress_answers(url, host)
+        ok, note = _ingress_answers(url, host, health_path)
         if ok:
             client = AppClient(url, url, host, access="ingress")
             client.access_note = note
@@ -224,6 +233,8 @@ def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str
         notes.append(note)
     if not candidates:
         notes.append("no ingress URL known for this cluster and none published in the Ingress status")
+    if target.ingress_note:
+        notes.append(target.ingress_note)
     fwd_backend, port_b = port_forward(target, namespace, *services["backend"])
     fwd_front, port_f = port_forward(target, namespace, *services["frontend"])
     client = AppClient(f"http://127.0.0.1:{port_b}", f"http://127.0.0.1:{port_f}", access="port-forward")

@@ -94,34 +94,39 @@ class Kube:
         from kubernetes import client
 
         self.api_client = api_client
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
+        # Any: every field of the client's models is optional; callers read what the API returned.
+        self.core: Any = client.CoreV1Api(api_client)
+        self.apps: Any = client.AppsV1Api(api_client)
+        self.custom: Any = client.CustomObjectsApi(api_client)
 
     def plain(self, obj: Any) -> Any:
         return self.api_client.sanitize_for_serialization(obj)
 
-    def pods(self, namespace: str, selector: str = "") -> list[dict[str, Any]]:
-        return self.plain(self.core.list_namespaced_pod(namespace, label_selector=selector).items)
+    def _plain_list(self, items: Any) -> list[Mapping[str, Any]]:
+        return list(self.plain(items))
 
-    def events(self, namespace: str) -> list[dict[str, Any]]:
-        return self.plain(self.core.list_namespaced_event(namespace).items)
+    def pods(self, namespace: str, selector: str = "") -> list[Mapping[str, Any]]:
+        return self._plain_list(self.core.list_namespaced_pod(namespace, label_selector=selector).items)
 
-    def services(self, namespace: str, selector: str = "") -> list[dict[str, Any]]:
-        return self.plain(self.core.list_namespaced_service(namespace, label_selector=selector).items)
+    def events(self, namespace: str) -> list[Mapping[str, Any]]:
+        return self._plain_list(self.core.list_namespaced_event(namespace).items)
+
+    def services(self, namespace: str, selector: str = "") -> list[Mapping[str, Any]]:
+        return self._plain_list(self.core.list_namespaced_service(namespace, label_selector=selector).items)
 
     def endpoints(self, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.rest import ApiException
+        from kubernetes.client.exceptions import ApiException
 
         try:
-            return self.plain(self.core.read_namespaced_endpoints(name, namespace))
+            found: dict[str, Any] = self.plain(self.core.read_namespaced_endpoints(name, namespace))
+            return found
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
-    def deployments(self, namespace: str, selector: str = "") -> list[dict[str, Any]]:
-        return self.plain(self.apps.list_namespaced_deployment(namespace, label_selector=selector).items)
+    def deployments(self, namespace: str, selector: str = "") -> list[Mapping[str, Any]]:
+        return self._plain_list(self.apps.list_namespaced_deployment(namespace, label_selector=selector).items)
 
     def ingress_addresses(self, namespace: str, selector: str = "") -> list[str]:
         """Addresses the ingress controller published in the Ingress status (LoadBalancer IPs or names)."""
@@ -129,15 +134,16 @@ class Kube:
 
         networking = client.NetworkingV1Api(self.api_client)
         items = networking.list_namespaced_ingress(namespace, label_selector=selector).items
-        found = []
+        found: list[str] = []
         for ing in items:
             for lb in (ing.status.load_balancer.ingress or []) if ing.status and ing.status.load_balancer else []:
-                if lb.ip or lb.hostname:
-                    found.append(lb.ip or lb.hostname)
+                address = lb.ip or lb.hostname
+                if address:
+                    found.append(address)
         return found
 
-    def pod_metrics(self, namespace: str) -> list[dict[str, Any]]:
-        data = self.custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods")
+    def pod_metrics(self, namespace: str) -> list[Mapping[str, Any]]:
+        data: Any = self.custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods")
         return list(data.get("items", []))
 
     def close(self) -> None:

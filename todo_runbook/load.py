@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import shell
 from .config import RunbookConfig
 from .deploy import chart_images
+from .progress import Progress
 from .providers import ClusterTarget, load_image
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -30,7 +29,7 @@ def _local_images(names: list[str]) -> tuple[list[str], list[str]]:
     """Split into images the local engine has and those it lacks (the nodes must pull those)."""
     import docker
 
-    from .images import docker_client
+    from .build import docker_client
 
     client = docker_client()
     have, lack = [], []
@@ -45,7 +44,7 @@ def _local_images(names: list[str]) -> tuple[list[str], list[str]]:
 
 def load_images(target: ClusterTarget, config: RunbookConfig, built: Mapping[str, str],
                 progress: Progress = lambda _: None) -> LoadResult:
-    from .images import OFFLINE_IMAGES, ensure_offline_images
+    from .build import OFFLINE_IMAGES, ensure_offline_images
 
     wanted = sorted(set(built.values()) | set(chart_images(target, config, built)))
     have, lack = _local_images(wanted)

@@ -76,7 +76,7 @@ def pod_timeline(pods: Sequence[Mapping[str, Any]], budget_s: float | None = Non
 
 def latency(lat: Mapping[str, Any] | None, budget_ms: float | None = None) -> Figure | None:
     samples = (lat or {}).get("samples_ms") or []
-    if not samples:
+    if lat is None or not samples:
         return None
     fig, ax = plt.subplots(figsize=(9, 3))
     ax.hist(samples, bins=min(50, max(10, len(samples) // 6)), color="#6baed6")
@@ -96,7 +96,7 @@ def latency(lat: Mapping[str, Any] | None, budget_ms: float | None = None) -> Fi
 
 def resources(res: Mapping[str, Any] | None) -> Figure | None:
     samples = (res or {}).get("samples") or []
-    if not samples:
+    if res is None or not samples:
         return None
     declared = res.get("declared") or {}
     fig, (ax_cpu, ax_mem) = plt.subplots(1, 2, figsize=(10, 3.4))

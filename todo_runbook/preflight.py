@@ -10,20 +10,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from . import shell
-from .errors import RunbookError, ToolMissingError
+from . import providers, shell
+from .errors import INSTALL_HINTS, RunbookError, ToolMissingError
+from .steps import BY_NAME
 
-INSTALL_HINTS = {
-    "docker": "start a Docker engine: `make engine` (Debian's dockerd on demand), Docker Desktop, or "
-              "`sudo systemctl start docker`",
-    "helm": "`make tools` builds the pinned helm into $TODO_RUNBOOK_CACHE/bin; or see https://helm.sh/docs/intro/install/",
-    "kubectl": "`make tools` builds it into $TODO_RUNBOOK_CACHE/bin; or https://kubernetes.io/docs/tasks/tools/",
-    "minikube": "https://minikube.sigs.k8s.io/docs/start/ (then `minikube start --driver=docker`)",
-    "kind": "`go install sigs.k8s.io/kind@latest` or https://kind.sigs.k8s.io/docs/user/quick-start/",
-    "kubectl-ai": "https://github.com/GoogleCloudPlatform/kubectl-ai (needs GEMINI_API_KEY or OPENAI_API_KEY)",
-    "kagent": "https://kagent.dev/docs/kagent/getting-started/quickstart (CLI plus `kagent install` in the cluster)",
-    "docker-ai": "Docker Desktop 4.38+ with Ask Gordon enabled (Settings > Beta features)",
-}
 VERSION_COMMANDS = {
     "helm": ["helm", "version", "--short"],
     "kubectl": ["kubectl", "version", "--client", "-o", "json"],
@@ -33,16 +23,7 @@ VERSION_COMMANDS = {
     "kagent": ["kagent", "version"],
     "docker-ai": ["docker", "ai", "version"],
 }
-# Which steps need which tools (the provider adds its own CLI).
-STEP_TOOLS = {
-    "build": ["docker"],
-    "load": ["docker", "kubectl"],
-    "deploy": ["helm", "kubectl"],
-    "verify": ["helm", "kubectl"],
-    "aiops": ["kubectl"],
-    "teardown": ["helm", "kubectl"],
-}
-PROVIDER_TOOLS = {"minikube": ["minikube"], "kind": ["kind"]}
+PROVIDER_TOOLS = {name: list(p.tools) for name, p in providers.REGISTRY.items()}
 
 
 @dataclass
@@ -127,11 +108,15 @@ def probe_tool(name: str) -> ToolStatus:
 
 
 def required_tools(steps: list[str], provider: str) -> set[str]:
+    """The tools the steps need (the registry says which), plus the provider's CLI for steps that use it."""
     needed: set[str] = set()
-    for step in steps:
-        needed.update(STEP_TOOLS.get(step, []))
-    if {"load", "deploy", "teardown"} & set(steps):
-        needed.update(PROVIDER_TOOLS.get(provider, []))
+    for name in steps:
+        step = BY_NAME.get(name)
+        if step is None:
+            continue
+        needed.update(step.tools)
+        if step.uses_provider_cli:
+            needed.update(PROVIDER_TOOLS.get(provider, []))
     return needed
 
 

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import plots
+from . import plots, steps
 from .config import RunbookConfig
-from .criteria import FAIL, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
+from .criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
 from .evidence import EvidenceStore, to_jsonable
 from .shell import mask, mask_tree
 from .timing import iso_now
@@ -55,7 +55,7 @@ def exit_code(outcomes: Sequence[StepOutcome], table: Sequence[Criterion]) -> in
 
 def commands_by_step(evidence: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]:
     out = {}
-    order = ["preflight", "cluster", "build", "load", "deploy", "verify", "aiops", "teardown"]
+    order = ["preflight", "cluster", *steps.names()]
     for step, payload in sorted(evidence.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
         cmds = (payload.get("result") or {}).get("commands") or []
         if cmds:
@@ -169,7 +169,7 @@ def _criteria_html(table: Sequence[Criterion]) -> str:
         rows.append([_e(c.description), _e(_row_value(c) + (f" {c.unit}" if c.measured is not None and
                                                               not isinstance(c.measured, bool) else "")),
                      _e(threshold), f"<span class='{_status_class(c.status)}'>{_e(c.status)}</span>",
-                     _e(c.step), _e(c.how)])
+                     _e(c.step), _e(c.how + (f" — {c.reason}" if c.reason else ""))])
     return _table(["criterion", "measured", "threshold", "result", "step", "how measured"], rows)
 
 
@@ -212,7 +212,7 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
                 config: RunbookConfig, history: Sequence[Mapping[str, Any]]) -> str:
     ok = summary["exit_code"] == EXIT_OK
     passed = sum(c.status == PASS for c in table)
-    counted = sum(c.status != NOT_RUN for c in table)
+    counted = sum(c.status not in (NOT_RUN, NOT_APPLICABLE) for c in table)
     banner = (f"<div class='banner {'ok' if ok else 'bad'}'><b>{_e(summary['status'])}</b> — "
               f"{passed}/{counted} success criteria met; exit code {summary['exit_code']}</div>")
     prov = summary.get("provider") or {}

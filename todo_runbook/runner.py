@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import REPO_ROOT, STEPS, RunbookConfig
+from . import steps as registry
+from .config import REPO_ROOT, RunbookConfig
 from .errors import ConfigError, RunbookError, error_dict
 from .evidence import EvidenceStore, new_run_id, open_run
 from .preflight import preflight
@@ -27,11 +28,8 @@ from .report import ReportResult, StepOutcome, build_report
 from .timing import Timer, iso_now
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-NOTEBOOKS = {
-    "build": "01-build.ipynb", "load": "02-load.ipynb", "deploy": "03-deploy.ipynb",
-    "verify": "04-verify.ipynb", "aiops": "05-aiops.ipynb", "teardown": "06-teardown.ipynb",
-}
-CLUSTER_STEPS = {"load", "deploy", "verify", "aiops", "teardown"}
+NOTEBOOKS = {step.name: step.notebook for step in registry.STEPS}  # step -> notebook, in runbook order
+CLUSTER_STEPS = registry.cluster_steps()
 TESTBED_BUILDS = {"helm", "kubectl"}  # `python -m testcluster build` puts these into $TODO_RUNBOOK_CACHE/bin
 KERNEL = "python3"
 
@@ -45,15 +43,16 @@ class RunOutcome:
 
 
 def parse_steps(text: str | Sequence[str] | None) -> list[str]:
+    names = registry.names()
     if not text:
-        return list(STEPS)
+        return names
     items = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
     for item in items:
-        if item not in STEPS:
-            close = difflib.get_close_matches(item, STEPS, n=1)
+        if item not in names:
+            close = difflib.get_close_matches(item, names, n=1)
             guess = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"unknown step '{item}'.{guess}", f"use a comma-separated subset of: {','.join(STEPS)}")
-    return [s for s in STEPS if s in items]  # always in runbook order
+            raise ConfigError(f"unknown step '{item}'.{guess}", f"use a comma-separated subset of: {','.join(names)}")
+    return [s for s in names if s in items]  # always in runbook order
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -145,6 +144,7 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
 
 def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore, say: Say) -> StepOutcome:
     """Tools first (seconds), then the cluster (answers or not): bad setups fail before any build."""
+    from . import capacity
     from .providers import resolve
 
     timer = Timer().start()
@@ -159,7 +159,7 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
         if not testbed_builds_them:
             pf.raise_if_missing()
         if CLUSTER_STEPS & set(steps):
-            target = resolve(config, say=say)
+            target = resolve(config, say=say, need=lambda: capacity.peak_need(config))
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
             if testbed_builds_them:
@@ -167,6 +167,12 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
                 pf = preflight(steps, target.provider)
                 result["tools"] = pf.tools
                 pf.raise_if_missing()
+            if "deploy" in steps:  # before any build: a release that cannot fit fails in seconds
+                room = capacity.check(target, config)
+                result["capacity"] = room
+                say(f"capacity: the release needs {room.demand.peak_cpu_m}m CPU and "
+                    f"{room.demand.peak_mem_bytes / 2**30:.2f} GiB at peak; {room.free_cpu_m}m and "
+                    f"{room.free_mem_bytes / 2**30:.2f} GiB are free")
     except RunbookError as exc:
         outcome.status, outcome.error = "failed", exc.as_dict()
     outcome.seconds = timer.stop()

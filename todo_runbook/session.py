@@ -6,9 +6,11 @@ the cluster, and widgets that never block a headless run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from . import criteria, steps
 from .config import RunbookConfig
 from .errors import ConfigError
 from .evidence import EvidenceStore, open_run
@@ -33,13 +35,20 @@ class Session:
                 data = self.store.result(step).get("cluster") if step == "preflight" else self.store.result(step)
                 if data:
                     return ClusterTarget.from_dict(data)
-        target = resolve(self.config)
+        from . import capacity
+
+        target = resolve(self.config, need=lambda: capacity.peak_need(self.config))
         self.store.record("cluster", target)
         return target
 
     def built_images(self) -> dict[str, str]:
         """component -> image ref, from 01-build's evidence."""
         return {img["component"]: img["ref"] for img in self.store.result("build").get("images", [])}
+
+    def criteria_so_far(self) -> list[criteria.Criterion]:
+        """The success criteria of the steps this run has recorded so far."""
+        recorded = [name for name in steps.names() if self.store.has(name)]
+        return criteria.evaluate(self.config, self.store.all(), recorded)
 
     def controls(self, names: list[str]) -> Any:
         """Widgets for a few parameters (interactive only). Changing one updates self.config at once;
@@ -82,8 +91,19 @@ class Session:
         return handler
 
 
-def start(step: str, run_dir: str = "", params: dict[str, Any] | None = None, headless: bool = False) -> Session:
-    """Open (or, for the first step, create) the run and validate the parameters once."""
+def loose_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Runbook parameters given one by one (`papermill -p namespace todo-app` injects a variable `namespace`)."""
+    known = set(RunbookConfig.names())
+    # Only plain values: a later cell's result re-run in JupyterLab (e.g. `release = deploy.install(...)`) is not one.
+    return {name: value for name, value in namespace.items()
+            if name in known and isinstance(value, str | int | float | bool | list)}
+
+
+def start(step: str, run_dir: str = "", params: dict[str, Any] | None = None, headless: bool = False,
+          loose: Mapping[str, Any] | None = None) -> Session:
+    """Open (or, for the first step, create) the run and validate the parameters once. `loose` is the notebook's
+    globals(): parameters papermill injected one by one join `params` (and win, as the later ones)."""
+    params = {**(params or {}), **loose_parameters(loose or {})}
     defaults = RunbookConfig.from_sources(params or {}, saved={})
     store = open_run(run_dir, outputs_dir=defaults.path(defaults.outputs_dir), create=(step == "build" and not run_dir))
     config = RunbookConfig.from_sources(params or {}, saved=store.saved_config())

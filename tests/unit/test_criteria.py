@@ -1,5 +1,5 @@
 from todo_runbook.config import RunbookConfig
-from todo_runbook.criteria import FAIL, NOT_MEASURED, NOT_RUN, PASS, all_passed, evaluate
+from todo_runbook.criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, all_passed, evaluate
 
 from . import evidence_samples as samples
 
@@ -75,3 +75,23 @@ def test_a_pod_that_never_became_ready_leaves_pod_start_unmeasured():
     verify["pods"][1]["ready"] = False
     crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))
     assert crit["pod_start_s"].status == NOT_MEASURED and crit["pods_ready"].status == FAIL
+
+
+def test_a_port_forward_does_not_pass_the_ingress_criterion():
+    verify = samples.verify()
+    verify["access"], verify["access_note"] = "port-forward", "no IngressClass in the cluster -> kubectl port-forward"
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))
+    assert crit["ingress_reachable"].status == FAIL and crit["ingress_reachable"].measured is False
+    assert crit["health_p95_ms"].status == PASS  # the latency is still measured, and labelled by access
+
+
+def test_app_checks_of_another_app_are_not_applicable_with_the_reason():
+    verify = samples.verify()
+    verify["app_checks"] = {"applicable": False, "reason": "not applicable: the backend does not serve POST /api/chat"}
+    verify["chat"], verify["recovery"]["data_kept"] = None, None
+    table = evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL)
+    crit = by_key(table)
+    for key in ("chat_adds_task", "data_kept"):
+        assert crit[key].status == NOT_APPLICABLE and "POST /api/chat" in crit[key].reason
+        assert not crit[key].failed
+    assert crit["recovery_s"].status == PASS and all_passed(table)

@@ -12,19 +12,18 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dockerfiles import build_args as dockerfile_args
 from dockerfiles import image_build
 
-from . import shell
+from . import providers, shell
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
+from .progress import Progress
 from .timing import Timer
 
-Progress = Callable[[str], None]
 BASES_SCRIPT = REPO_ROOT / "dockerfiles" / "bases" / "build_bases.py"
 # Offline images the chart may run besides ours, and the build_bases.py step that makes each.
 OFFLINE_IMAGES = {
@@ -33,7 +32,7 @@ OFFLINE_IMAGES = {
     "todo-runbook/postgres:15-bookworm": "postgres",
     "todo-runbook/base-debian:bookworm": "debian",
 }
-SMOKE = {
+SMOKE: dict[str, dict[str, Any]] = {
     "backend": {"port": 8000, "path": "/health"},
     "frontend": {"port": 3000, "path": "/healthz"},
 }
@@ -78,13 +77,7 @@ class BuildResult:
         return {img.component: img.ref for img in self.images}
 
 
-def minikube_docker_env(profile: str) -> dict[str, str]:
-    """The variables `eval $(minikube docker-env)` would set: they point Docker at minikube's daemon."""
-    res = shell.run(["minikube", "-p", profile, "docker-env", "--shell", "none"], timeout=60)
-    return dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
-
-
-def docker_client(environment: dict[str, str] | None = None):  # -> docker.DockerClient
+def docker_client(environment: dict[str, str] | None = None) -> Any:  # docker.DockerClient
     import docker
 
     try:
@@ -118,7 +111,7 @@ def ensure_offline_images(names: list[str], progress: Progress) -> str:
 
 
 def build_plan(client: Any, component: str, config: RunbookConfig, progress: Progress,
-               notes: list[str]) -> Any:
+               notes: list[str]) -> dockerfile_args.ImageBuildPlan:
     """The images area's plan, pointed at the configured sources; missing offline bases are built first."""
     override = config.base_python if component == "backend" else config.base_node
     plan = dockerfile_args.build_plan(component, prefer_bases="auto", exists=lambda n: image_present(client, n))
@@ -139,7 +132,8 @@ def build_plan(client: Any, component: str, config: RunbookConfig, progress: Pro
     return dataclasses.replace(plan, context=context, dockerfile=dockerfile)
 
 
-def _stream_build(client: Any, plan: Any, tag: str, timeout: int, progress: Progress) -> tuple[str, list[str]]:
+def _stream_build(client: Any, plan: dockerfile_args.ImageBuildPlan, tag: str, timeout: int,
+                  progress: Progress) -> tuple[str, list[str]]:
     """Run the classic build, streaming each log line to `progress`; returns (image id, log lines)."""
     log: list[str] = []
     image_id = ""
@@ -204,7 +198,7 @@ def smoke_run(client: Any, build: ImageBuild, timeout: float = 90) -> SmokeResul
         container, seconds = image_build.start_to_ready(client, build.ref, env, spec["port"], spec["path"], timeout,
                                                         name=f"todo-smoke-{build.component}-{secrets.token_hex(3)}")
         return SmokeResult(True, probe, round(seconds, 2), f"answered 200 after {seconds:.1f} s")
-    except image_build.ImageBuildError as exc:
+    except image_build.DockerImageError as exc:
         return SmokeResult(False, probe, None, shell.mask(str(exc))[-800:])
     finally:
         if container is None:
@@ -217,7 +211,7 @@ def smoke_run(client: Any, build: ImageBuild, timeout: float = 90) -> SmokeResul
 
 def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> BuildResult:
     """Build backend and frontend, measure them, smoke-run them."""
-    env = minikube_docker_env(config.minikube_profile) if config.build_in_minikube else None
+    env = providers.docker_env(config)
     client = docker_client(env)
     result = BuildResult(engine=str(client.version().get("Version", "?")))
     if env:

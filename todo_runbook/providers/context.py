@@ -1,0 +1,68 @@
+"""Any cluster in the kubeconfig: reached by its context; its nodes pull the images themselves."""
+
+from __future__ import annotations
+
+from .. import shell
+from ..config import RunbookConfig
+from ..errors import ConfigError
+from .base import (
+    ClusterTarget,
+    LoadOutcome,
+    Need,
+    Say,
+    context_names,
+    current_context,
+    default_kubeconfig,
+    docker_load_none,
+)
+
+name = "context"
+tools: tuple[str, ...] = ()
+install_hint = ""
+DOCKER_DESKTOP = "docker-desktop"
+
+
+def available(config: RunbookConfig) -> tuple[bool, str]:
+    kubeconfig = config.kubeconfig or default_kubeconfig()
+    names = context_names(kubeconfig)
+    return (True, f"{len(names)} context(s) in {kubeconfig}") if names else (False, f"no contexts in {kubeconfig}")
+
+
+def owns_context(context: str, config: RunbookConfig) -> bool:
+    return True  # the fallback: any context no other provider claims
+
+
+def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need: Need) -> ClusterTarget:
+    kubeconfig = config.kubeconfig or default_kubeconfig()
+    context = config.kube_context or current_context(kubeconfig)
+    if not context:
+        raise ConfigError("provider=context needs a kube context, and the kubeconfig has no current one",
+                          f"pass kube_context=NAME (see `kubectl config get-contexts`; kubeconfig {kubeconfig})")
+    names = context_names(kubeconfig)
+    if context not in names:
+        raise ConfigError(f"kube context '{context}' is not in {kubeconfig} (it has: {', '.join(names) or 'none'})",
+                          "pass kube_context=NAME with one of those, or kubeconfig=PATH for another file")
+    load = ("none needed (Docker Desktop shares the engine's images)" if context == DOCKER_DESKTOP else
+            "none: the nodes must be able to pull the images (push them to a registry they reach)")
+    return ClusterTarget(name, reason, context, kubeconfig, ingress_url=config.ingress_url, load_method=load,
+                         cluster_name=context)
+
+
+def grow_hint(config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
+    return "add nodes or free capacity in the cluster"
+
+
+def load_image(target: ClusterTarget, image: str, config: RunbookConfig) -> LoadOutcome:
+    return docker_load_none(target, image)
+
+
+def remove_image(target: ClusterTarget, image: str, config: RunbookConfig) -> list[shell.CommandResult]:
+    return []
+
+
+def stop_argv(target: ClusterTarget, config: RunbookConfig) -> list[str] | None:
+    return None  # not ours to stop
+
+
+def docker_env(config: RunbookConfig) -> dict[str, str] | None:
+    return None

@@ -1,0 +1,99 @@
+"""The offline test bed (testcluster/): real Kubernetes built from Go modules, started on loopback; images are
+imported into its node's containerd."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from .. import shell
+from ..config import REPO_ROOT, RunbookConfig, cache_root
+from ..errors import ClusterUnreachableError, RunbookError
+from .base import ClusterTarget, LoadOutcome, Need, Say
+
+name = "testbed"
+tools: tuple[str, ...] = ()
+install_hint = ""
+CONTEXT = "todo-testbed"
+
+
+def facts() -> dict[str, Any]:
+    path = cache_root() / "testcluster" / "run" / "cluster.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def available(config: RunbookConfig) -> tuple[bool, str]:
+    # Always usable: it builds itself from Go modules when it is not there (slow the first time).
+    return True, "the offline test bed (built from source when missing)"
+
+
+def owns_context(context: str, config: RunbookConfig) -> bool:
+    return context == CONTEXT
+
+
+def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need: Need) -> ClusterTarget:
+    found = facts()
+    commands = []
+    if not found:
+        if not config.start_cluster or not prepare:
+            raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
+                                          "start it with `make cluster-up` (python -m testcluster up); "
+                                          "`todo-runbook run` starts it itself unless start_cluster=false")
+        repo = str(REPO_ROOT)
+        # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
+        say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
+            "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
+            f"40 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
+        built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
+                          hint="see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
+        up = shell.run([sys.executable, "-m", "testcluster", "up"], timeout=3600, cwd=repo,
+                       hint="see $TODO_RUNBOOK_CACHE/testcluster/logs/; `python -m testcluster status`")
+        reason += "; it was not running, so the runbook started it"
+        found = facts()
+        if not found:
+            raise ClusterUnreachableError("`python -m testcluster up` finished but wrote no cluster.json",
+                                          "see $TODO_RUNBOOK_CACHE/testcluster/logs/ and "
+                                          "`python -m testcluster status`")
+        commands = [shell.recorded(built.command, "build the test bed's pinned tools (cached by version)"),
+                    shell.recorded(up.command, "start the offline test bed")]
+    return ClusterTarget(name, reason, found.get("context", CONTEXT),
+                         found.get("kubeconfig", str(cache_root() / "testcluster" / "kubeconfig")),
+                         ingress_url=config.ingress_url or found.get("ingress_url", ""),
+                         load_method="containerd import (testcluster.images)", nodes=list(found.get("nodes", [])),
+                         containerd_address=found.get("containerd_address", ""), commands=commands,
+                         cluster_name="testbed")
+
+
+def grow_hint(config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
+    return "the test bed's node offers this machine's CPUs and memory: run on a bigger machine"
+
+
+def load_image(target: ClusterTarget, image: str, config: RunbookConfig) -> LoadOutcome:
+    """The test bed's own loader: docker save | ctr images import into the node's containerd."""
+    from testcluster import images as tc_images
+
+    if not target.containerd_address:
+        raise ClusterUnreachableError("the test bed has no containerd_address in cluster.json (no real node?)",
+                                      "start the test bed with its node: `python -m testcluster up`")
+    try:
+        outcome = tc_images.load_image(image, address=target.containerd_address, ctr=shell.which("ctr") or "ctr")
+    except tc_images.ImageLoadError as exc:
+        raise RunbookError(f"loading {image} into the test bed failed: {exc}",
+                           "check the node (`python -m testcluster status`); rebuild the image if it is missing",
+                           ) from exc
+    method = "already on the node (same Docker image ID): not copied" if outcome.reused else "containerd import"
+    return {"image": image, "method": method, "seconds": round(outcome.seconds, 3), "reused": outcome.reused,
+            "command": outcome.command, "reference": outcome.reference, "bytes": outcome.bytes}
+
+
+def remove_image(target: ClusterTarget, image: str, config: RunbookConfig) -> list[shell.CommandResult]:
+    return []  # the node's containerd keeps it: a later run reuses it without copying
+
+
+def stop_argv(target: ClusterTarget, config: RunbookConfig) -> list[str] | None:
+    return [sys.executable, "-m", "testcluster", "down"]
+
+
+def docker_env(config: RunbookConfig) -> dict[str, str] | None:
+    return None
