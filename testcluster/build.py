@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import TextIO
 
 from testcluster.errors import TestbedError
-from testcluster.paths import Paths
+from testcluster.paths import REPO_ROOT, Paths
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MARKER = ".built"
 HEARTBEAT_SECONDS = 30.0
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testcluster.paths import Paths
+from testcluster.paths import Paths, default_cache_root
 
 NODE_NAME = "todo-testbed-node"
 BRIDGE = "todotb0"
@@ -41,7 +41,7 @@ class NodeLayout:
     def run_root(self) -> Path:
         # Sockets want a short path. The default cache gets /run/todo-testbed; any other cache its own
         # folder, derived from the cache path alone so every process computes the same one.
-        if self.paths.cache.resolve() == (Path.home() / ".cache" / "todo-runbook").resolve():
+        if self.paths.cache.resolve() == default_cache_root().resolve():
             return Path("/run/todo-testbed")
         digest = hashlib.sha256(str(self.paths.cache.resolve()).encode()).hexdigest()[:8]
         return Path(f"/run/todo-testbed-{digest}")

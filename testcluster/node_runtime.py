@@ -42,10 +42,9 @@ from testcluster.node_layout import (
     PAUSE_REFERENCE,
     NodeLayout,
 )
-from testcluster.paths import Paths
+from testcluster.paths import REPO_ROOT, Paths
 from testcluster.pki import CertPair
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_PACKAGES = (
     "containerd", "runc", "containernetworking-plugins", "iptables", "conntrack", "socat", "ethtool",
     "iproute2", "util-linux", "mount", "kmod",

@@ -25,10 +25,14 @@ CACHE_ENV = "TODO_RUNBOOK_CACHE"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def default_cache_root() -> Path:
+    return Path.home() / ".cache" / "todo-runbook"
+
+
 def cache_root() -> Path:
     """The root of every heavy cache of the project (env ``TODO_RUNBOOK_CACHE``)."""
     configured = os.environ.get(CACHE_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "todo-runbook"
+    return Path(configured).expanduser() if configured else default_cache_root()
 
 
 class MissingBinaryError(TestbedError):
