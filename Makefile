@@ -18,7 +18,7 @@ STEPS ?=
 PARAMS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup engine tools runbook test lab cluster-up cluster-down clean distclean
+.PHONY: help setup engine tools runbook test lab cheatsheet cluster-up cluster-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -52,6 +52,9 @@ test: setup engine ## the whole test suite: unit, app, images, chart, test bed, 
 
 lab: setup ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+cheatsheet: setup ## refresh docs/AIOps-cheatsheet.md from the newest run's AIOps transcripts
+	$(PY) -m todo_runbook.cheatsheet
 
 cluster-up: tools engine ## start the offline test bed (control plane + node) on loopback
 	$(PY) -m testcluster up

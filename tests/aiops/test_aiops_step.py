@@ -1,0 +1,65 @@
+"""The AIOps step as a whole: the plan's prompt catalogue, bad input that never stops the runbook,
+the step status when every tool was skipped, and the cheatsheet written from recorded evidence."""
+
+from __future__ import annotations
+
+import json
+
+from todo_runbook import aiops, cheatsheet
+from todo_runbook.config import RunbookConfig
+from todo_runbook.evidence import to_jsonable
+
+from .test_kubectl_mcp import _dead_cluster
+
+
+def test_the_plans_prompts_cover_every_task_group():
+    groups = {p.group for p in aiops.PLAN_PROMPTS}
+    assert groups == set(cheatsheet.GROUPS)
+    texts = [p.text for p in aiops.PLAN_PROMPTS]
+    assert "Scale backend to 4 replicas in namespace {namespace}" in texts
+    assert "analyze cluster health" in texts and "calculate estimated cost for this cluster setup" in texts
+    assert {p.text.split()[0] for p in aiops.PLAN_PROMPTS if p.mutating} == {"Scale", "Deploy"}
+
+
+def test_bad_provider_on_a_dead_cluster_is_evidence_not_a_traceback(tmp_path):
+    config = RunbookConfig.from_sources({"aiops_llm_provider": "gtp", "aiops_tools": "kagent,kubectl-ai",
+                                         "aiops_timeout_s": "5"}, env={})
+    result = aiops.run_aiops(_dead_cluster(tmp_path), config, tmp_path / "aiops")
+    assert "unknown model provider 'gtp'" in result.agent.problem and "aiops_llm_provider" in result.agent.problem
+    agent_rows = [r for r in result.runs if r.tool == "kagent"]
+    assert agent_rows and all(r.outcome.startswith("failed: unknown model provider 'gtp'") for r in agent_rows)
+    kubectl_ai_rows = [r for r in result.runs if r.tool == "kubectl-ai"]
+    assert kubectl_ai_rows and all("not installed" in r.outcome for r in kubectl_ai_rows)
+    assert not result.ai_answered
+    assert result.error and "could not read namespace" in result.error["problem"]  # the cluster is dead
+    assert result.faults is not None and not result.faults.removed and result.faults.error
+    json.dumps(to_jsonable(result))  # the evidence store can record all of it
+
+
+def test_a_step_whose_every_tool_was_skipped_is_not_ok():
+    result = aiops.AiopsResult(runs=[aiops.AiRun("kagent", "p", "", "skipped: not in aiops_tools", "now")])
+    assert result.step_status == "skipped"
+    result.runs.append(aiops.AiRun("kagent", "p", "", "failed: no answer", "now"))
+    assert result.step_status == "ok"
+
+
+def test_cheatsheet_from_a_runs_evidence(tmp_path):
+    run_dir = tmp_path / "run-7"
+    (run_dir / "evidence").mkdir(parents=True)
+    call = {"command": "kubectl --context tb get pods -n todo -o wide", "exit_code": 0, "refused": "",
+            "output": "NAME READY STATUS\nweb-1 1/1 Running"}
+    runs = [{"tool": "kagent", "group": "status", "prompt": "Show me all pods in todo namespace", "outcome": "ok",
+             "command": "curl -s -X POST http://127.0.0.1:1/", "runner": "kagent-adk 0.10.4",
+             "model": "model: offline rules, not an LLM", "answer": "web-1 is Running", "tool_calls": [call],
+             "ran_at": "t"},
+            {"tool": "docker-ai", "group": "docker", "prompt": "What can you do?", "outcome": "skipped: no plugin",
+             "command": "docker ai 'What can you do?'", "ran_at": "t"}]
+    (run_dir / "evidence" / "aiops.json").write_text(json.dumps({"result": {"runs": runs}}))
+    text = cheatsheet.write_for_run(run_dir).read_text()
+    assert text.index("## status") < text.index("Show me all pods") < text.index("## logs")
+    assert "$ kubectl --context tb get pods -n todo -o wide\nNAME READY STATUS\nweb-1 1/1 Running" in text
+    assert "model: offline rules, not an LLM" in text and "`run-7`" in text
+    assert "## logs\n\nNo prompt of this group ran." in text
+    assert cheatsheet.latest_run(tmp_path) == run_dir
+    out = tmp_path / "docs.md"
+    assert cheatsheet.main(["--outputs", str(tmp_path), "--out", str(out)]) == 0 and out.read_text() == text
