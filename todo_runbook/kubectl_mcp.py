@@ -90,7 +90,8 @@ class KubectlRunner:
         if why:
             return self._record(CallRecord(line, shlex.join(args), why, None, 0.0, why))
         try:
-            res = subprocess.run(self.argv(args), capture_output=True, text=True, timeout=self.timeout_s)
+            res = subprocess.run(self.argv(args), capture_output=True, text=True, timeout=self.timeout_s,
+                                 stdin=subprocess.DEVNULL)
             output = (res.stdout + (("\n" + res.stderr) if res.stderr.strip() else "")).strip()
             code: int | None = res.returncode
         except subprocess.TimeoutExpired:

@@ -86,7 +86,7 @@ def _dead_cluster(tmp_path) -> ClusterTarget:
         apiVersion: v1
         kind: Config
         clusters: [{name: dead, cluster: {server: "https://127.0.0.1:9"}}]
-        users: [{name: u, user: {}}]
+        users: [{name: u, user: {token: offline-test}}]
         contexts: [{name: dead, context: {cluster: dead, user: u}}]
         current-context: dead
     """))
