@@ -117,7 +117,7 @@ class AiopsResult:
 
     def answered(self) -> bool:
         """At least one real AI tool run executed kubectl on the cluster and returned a final answer."""
-        return any(r.outcome == "ok" and r.answer and any(c.get("exit_code") is not None for c in r.tool_calls)
+        return any(r.outcome == "ok" and r.answer and any(c.get("exit_code") == 0 for c in r.tool_calls)
                    for r in self.runs)
 
     @property
@@ -173,8 +173,11 @@ class _Agent:
         elif refused:
             run.outcome = f"refused: the read-only kubectl tool refused `{refused[0].command.split(' ', 5)[-1]}`: " \
                           + NOT_ALLOWED
-        elif not any(c.exit_code is not None for c in calls):
+        elif not calls:
             run.outcome = "failed: the agent answered without running kubectl"
+        elif not any(c.exit_code == 0 for c in calls):
+            first = (calls[0].output.splitlines() or ["no output"])[0][:200]
+            run.outcome = f"failed: kubectl ran but did not succeed (exit {calls[0].exit_code}): {first}"
         return run
 
     def close(self) -> None:

@@ -19,7 +19,26 @@ _MUTATING_WORDS = re.compile(r"\b(scale|deploy|delete|restart|rollout restart|cr
 @dataclass(frozen=True)
 class ToolResult:
     command: str  # kubectl arguments, as the tool received them
-    output: str
+    raw: str  # what the tool returned
+
+    @property
+    def exit_code(self) -> int | None:
+        """Our MCP server heads its output with `$ command` and `(exit code N)`; other tools do not."""
+        match = re.search(r"^\(exit code (\d+)\)$", self.raw[:2000], re.M)
+        return int(match.group(1)) if match else None
+
+    @property
+    def output(self) -> str:
+        lines = self.raw.splitlines()
+        while lines and (lines[0].startswith("$ ") or re.match(r"^\((no )?exit code", lines[0])):
+            lines.pop(0)
+        return "\n".join(lines)
+
+    @property
+    def failed(self) -> bool:
+        text = self.output.lower()
+        return (self.exit_code not in (None, 0)) or text.startswith(("error", "refused")) or \
+            "the connection to the server" in text
 
 
 def namespace_in(prompt: str) -> str | None:
@@ -163,9 +182,9 @@ def _summary(result: ToolResult) -> str:
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     if not lines:
         return "no output"
-    lowered = result.output.lower()
-    if lowered.startswith("refused") or lowered.startswith("error") or "error from server" in lowered:
-        return lines[0][:300]
+    if result.failed:
+        code = f"exit {result.exit_code}: " if result.exit_code else ""
+        return f"failed ({code}{lines[-1][:300]})"
     if lines[0].split()[:1] in (["NAME"], ["NAMESPACE"], ["LAST"]):
         return f"{len(lines) - 1} row(s); first: {' '.join(lines[1].split()) if len(lines) > 1 else '-'}"
     return f"{len(lines)} line(s); last: {lines[-1][:200]}"
@@ -191,6 +210,8 @@ def answer(prompt: str, results: list[ToolResult]) -> str:
     elif problems:
         parts.append("Problems found:")
         parts.extend(f"  * {p}" for p in problems)
+    elif all(r.failed for r in results):
+        parts.append("kubectl could not answer, so I cannot tell: check that the cluster is reachable.")
     elif any(r.command.startswith("scale ") for r in results):
         parts.append("Scaled as asked; the deployment controller now converges to the new replica count.")
     else:
