@@ -213,5 +213,9 @@ def parse_result(result: dict[str, Any], seconds: float) -> A2AReply:
     state = (result.get("status") or {}).get("state", "completed" if result.get("kind") == "message" else "")
     answer = "\n".join(t for t in texts if t).strip()
     ok = state == "completed" and bool(answer)
-    error = "" if ok else f"agent ended in state '{state}'" + ("" if answer else " without an answer")
+    code = ((status_message or {}).get("metadata") or {}).get("kagent_error_code", "")
+    error = "" if ok else (f"agent ended in state '{state}'" + (f" ({code})" if code else "")
+                           + (f": {answer[:300]}" if answer else " without an answer")
+                           + (" — check that the model endpoint answers (aiops_llm_base_url, the key)"
+                              if code == "API_ERROR" else ""))
     return A2AReply(ok, answer, state, seconds, calls, error)

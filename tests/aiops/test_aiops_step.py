@@ -63,3 +63,25 @@ def test_cheatsheet_from_a_runs_evidence(tmp_path):
     assert cheatsheet.latest_run(tmp_path) == run_dir
     out = tmp_path / "docs.md"
     assert cheatsheet.main(["--outputs", str(tmp_path), "--out", str(out)]) == 0 and out.read_text() == text
+
+
+def test_report_section_shows_prompt_tool_calls_answer_and_faults():
+    from todo_runbook.aiops_report import aiops_html
+
+    call = {"command": "kubectl --context tb get pods -n todo -o wide", "exit_code": 0, "refused": "",
+            "output": "NAME READY STATUS\nweb-1 1/1 Running"}
+    result = {"agent": {"runner": "kagent-adk 0.10.4 agent runtime", "model": "model: offline rules, not an LLM",
+                        "venv_reused": True, "venv_build_seconds": 300.0, "runtime_start_seconds": 20.0},
+              "runs": [{"tool": "kagent", "group": "status", "prompt": "Show me all pods in todo namespace",
+                        "outcome": "ok", "answer": "web-1 is Running", "tool_calls": [call]}],
+              "faults": {"namespace": "todo-aiops-faults", "injected": 5, "diagnosed": 5, "removed": True,
+                         "removal_proof": "404 NotFound", "faults": [
+                             {"what": "failing readiness probe", "agent_answer": "pod x: Readiness probe failed",
+                              "diagnosis": "failing_probe: pod/x", "remedy": "fix the probe"}]},
+              "diagnosis": {"findings": []}}
+    html = aiops_html(result, lambda d: "<p>diagnosis</p>")
+    status = html[html.index("<h3>status</h3>"):html.index("<h3>Injected faults</h3>")]
+    order = [status.index(text) for text in ("Show me all pods", "get pods -n todo -o wide", "web-1 is Running")]
+    assert order == sorted(order)
+    assert "5 of 5 diagnosed" in html and "failing_probe: pod/x" in html and "fix the probe" in html
+    assert "model: offline rules, not an LLM" in html and "<p>diagnosis</p>" in html

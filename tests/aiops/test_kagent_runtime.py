@@ -50,7 +50,8 @@ def test_dead_model_endpoint_is_a_clear_failure(agent_venv, tmp_path):
     reply, calls = _ask(agent_venv, tmp_path, _dead_cluster(tmp_path), dead, "List all deployments")
     assert not reply.ok
     assert calls == []  # no model, no tool call
-    assert "connection" in (reply.error + reply.answer).lower()
+    assert "agent ended in state 'failed' (API_ERROR): Connection error." in reply.error
+    assert "aiops_llm_base_url" in reply.error  # names the fix
 
 
 @pytest.mark.cluster
