@@ -34,7 +34,7 @@ FAULTS = (
           "Why is deployment fault-pull-error in namespace {namespace} not running?", ("image_pull",),
           "pod/fault-pull-error"),
     Fault("crash-loop", "container exits at start (crash loop)",
-          "Why are the fault-crash-loop pods crashing in namespace {namespace}?", ("crash_loop", "restarts"),
+          "Why are the fault-crash-loop pods crashing in namespace {namespace}?", ("crash_loop",),
           "pod/fault-crash-loop"),
     Fault("unschedulable", "request no node can satisfy (Pending)",
           "Why is the fault-unschedulable pod Pending in namespace {namespace}?", ("pending_pod",),
@@ -90,16 +90,20 @@ def _deployment(name: str, image: str, container: dict[str, Any]) -> dict[str, A
 
 
 def manifests(image: str) -> list[dict[str, Any]]:
-    """The broken workloads; `image` is one the node has (the release's backend image)."""
-    sleep = ["sh", "-c", "sleep 3600"]
+    """The broken workloads. `image` is one the node has: the release's backend image (it has a shell),
+    or, on a bare node, its pause image (no shell: the crash is then a start failure)."""
+    shell = "pause" not in image
+    crash = {"command": ["sh", "-c", "echo 'exiting on purpose'; exit 3"]} if shell else \
+        {"command": ["/todo-runbook-exits-at-start"]}
+    idle = {"command": ["sh", "-c", "sleep 3600"]} if shell else {}
+    # Nothing listens on port 9 in the container: the readiness probe fails with "connection refused".
+    probe = {"tcpSocket": {"port": 9}, "periodSeconds": 2, "failureThreshold": 1}
     return [
         _deployment("fault-pull-error", ABSENT_IMAGE, {}),
-        _deployment("fault-crash-loop", image, {"command": ["sh", "-c", "echo 'exiting on purpose'; exit 3"]}),
-        _deployment("fault-unschedulable", image, {"command": sleep,
-                                                   "resources": {"requests": {"cpu": "64", "memory": "16Mi"},
-                                                                 "limits": {"cpu": "64", "memory": "64Mi"}}}),
-        _deployment("fault-not-ready", image, {"command": sleep, "readinessProbe": {
-            "exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 2, "failureThreshold": 1}}),
+        _deployment("fault-crash-loop", image, crash),
+        _deployment("fault-unschedulable", image, {**idle, "resources": {
+            "requests": {"cpu": "1000", "memory": "16Mi"}, "limits": {"cpu": "1000", "memory": "64Mi"}}}),
+        _deployment("fault-not-ready", image, {**idle, "readinessProbe": probe}),
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fault-no-endpoints", "labels": dict(MANAGED_BY)},
          "spec": {"selector": {"app": "no-pod-has-this-label"}, "ports": [{"port": 80, "targetPort": 8000}]}},
     ]
@@ -110,12 +114,13 @@ def node_image(kube: Kube, namespace: str) -> str:
     for pod in kube.pods(namespace, "app.kubernetes.io/component=backend"):
         for container in pod.get("spec", {}).get("containers") or []:
             return container["image"]
-    for node in kube.plain(kube.core.list_node().items):
-        for image in (node.get("status") or {}).get("images") or []:
-            names = [n for n in image.get("names") or [] if "@" not in n]
-            if names:
-                return names[0]
-    return "busybox:latest"
+    names = [n for node in kube.plain(kube.core.list_node().items)
+             for image in (node.get("status") or {}).get("images") or []
+             for n in image.get("names") or [] if "@" not in n]
+    with_shell = [n for n in names if "pause" not in n]
+    if with_shell or names:
+        return (with_shell or names)[0]
+    return "todo-runbook/pause:3.10"  # the test bed's sandbox image; any node has a pause image
 
 
 def inject(kube: Kube, scratch: str, image: str) -> int:
