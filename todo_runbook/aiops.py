@@ -245,6 +245,31 @@ def start_agent(target: ClusterTarget, config: RunbookConfig, model: ModelEndpoi
     return _Agent(runtime, mcp, log, setup)
 
 
+def in_cluster_kagent(kube: Kube | None) -> bool:
+    """kagent installed in the cluster (namespace kagent) and its CLI on PATH: then `kagent invoke` answers."""
+    if kube is None or not shell.which("kagent"):
+        return False
+    try:
+        kube.core.read_namespace("kagent")
+        return True
+    except Exception:  # 404 or no answer: no in-cluster kagent to invoke
+        return False
+
+
+def invoke_in_cluster(target: ClusterTarget, config: RunbookConfig, prompt: Prompt, text: str) -> AiRun:
+    argv = ["kagent", "invoke", "--agent", config.kagent_agent, "--task", text]
+    started = time.monotonic()
+    try:
+        res = shell.run(argv, timeout=config.aiops_timeout_s, check=False, env={"KUBECONFIG": target.kubeconfig})
+        outcome = "ok" if res.ok and res.stdout.strip() else f"failed: exit {res.returncode}: {res.tail(2)[:200]}"
+        output = res.stdout.strip()
+    except RunbookError as exc:
+        outcome, output = f"failed: {exc.problem}", ""
+    return AiRun(_G, text, shell.command_line(argv), outcome, iso_now(), round(time.monotonic() - started, 1),
+                 prompt.group, f"kagent in the cluster (agent {config.kagent_agent})", "the cluster's kagent model",
+                 output[:4000], note="in-cluster kagent: its kubectl calls happen inside the cluster, not shown here")
+
+
 def _change_of(text: str) -> tuple[str, int] | None:
     match = re.search(r"(\d+)\s+replica", text)
     return ("frontend" if "frontend" in text.lower() else "backend", int(match.group(1))) if match else None
@@ -257,12 +282,15 @@ def _skipped(prompt: Prompt, text: str, why: str, command: str = "") -> AiRun:
 def run_prompts(result: AiopsResult, agent: _Agent | None, model: ModelEndpoint | None, target: ClusterTarget,
                 config: RunbookConfig, kube: Kube | None, transcripts: Path) -> None:
     has_kubectl_ai = bool(kubectl_ai.installed())
+    cluster_kagent = in_cluster_kagent(kube)
     for prompt in (p for p in PLAN_PROMPTS if p.tool != "docker-ai"):
         text = prompt.text.format(namespace=config.namespace)
         if prompt.tool not in config.aiops_tools:
             result.runs.append(_skipped(prompt, text, "not in aiops_tools"))
             continue
-        if prompt.tool == _K and has_kubectl_ai and model is not None:
+        if prompt.tool == _G and cluster_kagent:
+            run = invoke_in_cluster(target, config, prompt, text)
+        elif prompt.tool == _K and has_kubectl_ai and model is not None:
             res = kubectl_ai.run(model, target.kubeconfig, target.context, text, config.aiops_allow_mutating,
                                  config.aiops_timeout_s)
             run = AiRun(_K, text, res.command, res.outcome, iso_now(), res.seconds, prompt.group, "kubectl-ai",

@@ -85,3 +85,25 @@ def test_report_section_shows_prompt_tool_calls_answer_and_faults():
     assert order == sorted(order)
     assert "5 of 5 diagnosed" in html and "failing_probe: pod/x" in html and "fix the probe" in html
     assert "model: offline rules, not an LLM" in html and "<p>diagnosis</p>" in html
+
+
+def test_faults_are_judged_by_the_rule_that_names_their_cause():
+    from todo_runbook import faults
+    from todo_runbook.diagnosis import Diagnosis, Finding
+
+    diag = Diagnosis("scratch", findings=[
+        Finding("image_pull", "error", "pod/fault-pull-error-5f-x/main", "ErrImagePull: ...", "load it"),
+        Finding("restarts", "warning", "pod/fault-crash-loop-6c-y/main", "restarted 1 time(s)", "logs"),
+        Finding("not_ready", "warning", "pod/fault-not-ready-7-z", "running but not Ready", "probe"),
+        Finding("failing_probe", "warning", "pod/fault-not-ready-7-z", "Readiness probe failed", "fix the probe"),
+        Finding("service_no_endpoints", "error", "service/fault-no-endpoints", "no Ready pod", "selector")])
+    judged = {r.fault: r for r in faults.judge(diag)}
+    assert judged["pull-error"].diagnosed and judged["pull-error"].remedy == "load it"
+    assert not judged["crash-loop"].diagnosed  # one restart is not yet a crash loop
+    assert not judged["unschedulable"].diagnosed and judged["unschedulable"].diagnosis == "not named"
+    assert judged["not-ready"].diagnosis.startswith("failing_probe")  # the more specific rule wins
+    assert judged["no-endpoints"].diagnosed
+    images = {m["metadata"]["name"]: m for m in faults.manifests("todo-backend:abc")}
+    assert images["fault-crash-loop"]["spec"]["template"]["spec"]["containers"][0]["command"][0] == "sh"
+    bare = {m["metadata"]["name"]: m for m in faults.manifests("docker.io/todo-runbook/pause:3.10")}
+    assert "sh" not in bare["fault-crash-loop"]["spec"]["template"]["spec"]["containers"][0]["command"]
