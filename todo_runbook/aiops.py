@@ -296,9 +296,11 @@ def run_prompts(result: AiopsResult, agent: _Agent | None, model: ModelEndpoint 
             run = AiRun(_K, text, res.command, res.outcome, iso_now(), res.seconds, prompt.group, "kubectl-ai",
                         model.label, res.output)
         else:
-            if prompt.tool == _K:
-                result.runs.append(_skipped(prompt, text, kubectl_ai.INSTALL_HINT,
-                                            shell.command_line(["kubectl-ai", "--quiet", "--model", "MODEL", text])))
+            if prompt.tool == _K:  # the command it would have run, with the same model and the pinned cluster
+                would = kubectl_ai.argv(model or ModelEndpoint("openai", "MODEL", "", ""),
+                                        Path(f"<{target.context} only>"), text, config.aiops_allow_mutating)
+                env = {"OPENAI_ENDPOINT": model.base_url} if model and model.base_url else {}
+                result.runs.append(_skipped(prompt, text, kubectl_ai.INSTALL_HINT, shell.command_line(would, env)))
             if agent is None:
                 result.runs.append(AiRun(_G, text, "", f"failed: {result.agent.problem}", iso_now(),
                                          group=prompt.group))
