@@ -171,7 +171,7 @@ class _Agent:
         if not reply.ok:
             run.outcome = f"failed: {reply.error}"
         elif refused:
-            run.outcome = f"refused: the read-only kubectl tool refused `{refused[0].command.split(' ', 5)[-1]}`: " \
+            run.outcome = f"refused: the read-only kubectl tool refused `kubectl {refused[0].args}`: " \
                           + NOT_ALLOWED
         elif not calls:
             run.outcome = "failed: the agent answered without running kubectl"

@@ -201,7 +201,6 @@ class ClusterObjects:
     deployments: list[Mapping[str, Any]] = field(default_factory=list)
     ingresses: list[Mapping[str, Any]] = field(default_factory=list)
     ingress_classes: list[Mapping[str, Any]] = field(default_factory=list)
-    ingress_controllers: int | None = None  # ingress-controller pods found cluster-wide; None: not looked
     nodes: list[Mapping[str, Any]] = field(default_factory=list)
     hpas: list[Mapping[str, Any]] = field(default_factory=list)
 
@@ -241,10 +240,12 @@ def _ingress_rules(objects: ClusterObjects) -> list[Finding]:
             findings.append(Finding("ingress_class_missing", ERROR, f"ingress/{_name(ing)}",
                                     "no ingressClassName and no default IngressClass: no controller will serve it",
                                     "set ingress.className, or mark a class default"))
-        elif objects.ingress_controllers == 0:
-            findings.append(Finding("ingress_controller_missing", ERROR, f"ingress/{_name(ing)}",
-                                    "no ingress controller pod is running in the cluster",
-                                    "install/enable the ingress controller (minikube addons enable ingress)"))
+        elif not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            # A serving controller (in or out of the cluster) publishes its address in the status.
+            findings.append(Finding("ingress_controller_missing", WARNING, f"ingress/{_name(ing)}",
+                                    f"no ingress controller has published an address for class '{wanted}'",
+                                    "install/enable the ingress controller (minikube addons enable ingress) and "
+                                    "check its logs; it may still be starting"))
     return findings
 
 

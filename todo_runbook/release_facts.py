@@ -10,8 +10,6 @@ from typing import Any
 from .diagnosis import ClusterObjects, Diagnosis, diagnose
 from .kube import COMPONENT_LABEL, Kube
 
-INGRESS_CONTROLLER_NAMES = ("ingress-nginx", "traefik", "nginx-ingress", "haproxy-ingress", "contour")
-
 
 def _optional(read: Callable[[], Any]) -> Any:
     """Cluster-wide reads may be forbidden to the user or absent (no metrics API): a rule then stays quiet."""
@@ -19,16 +17,6 @@ def _optional(read: Callable[[], Any]) -> Any:
         return read()
     except Exception:
         return None
-
-
-def _ingress_controllers(kube: Kube) -> int | None:
-    pods = _optional(lambda: kube.plain(kube.core.list_pod_for_all_namespaces().items))
-    if pods is None:
-        return None
-    names = [(p.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/name", "") +
-             " " + p.get("metadata", {}).get("name", "") for p in pods
-             if p.get("status", {}).get("phase") == "Running"]
-    return sum(any(c in n for c in INGRESS_CONTROLLER_NAMES) for n in names)
 
 
 def release_objects(kube: Kube, namespace: str) -> ClusterObjects:
@@ -43,7 +31,6 @@ def release_objects(kube: Kube, namespace: str) -> ClusterObjects:
         deployments=kube.deployments(namespace),
         ingresses=ingresses,
         ingress_classes=_optional(lambda: kube.plain(net.list_ingress_class().items)) or [],
-        ingress_controllers=_ingress_controllers(kube) if ingresses else None,
         nodes=_optional(lambda: kube.plain(kube.core.list_node().items)) or [],
         hpas=_optional(lambda: kube.plain(
             autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items)) or [])

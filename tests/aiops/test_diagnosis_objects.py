@@ -28,9 +28,10 @@ def test_ingress_class_missing_and_controller_missing():
     detail = found[("ingress_class_missing", "ingress/todo")].detail
     assert "IngressClass 'nginx' does not exist (have: traefik)" in detail
     ok_class = [{"metadata": {"name": "nginx"}}]
-    found = _rules(ClusterObjects(ingresses=[ing], ingress_classes=ok_class, ingress_controllers=0))
+    found = _rules(ClusterObjects(ingresses=[ing], ingress_classes=ok_class))
     assert list(found) == [("ingress_controller_missing", "ingress/todo")]
-    assert _rules(ClusterObjects(ingresses=[ing], ingress_classes=ok_class, ingress_controllers=1)) == {}
+    served = {**ing, "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}
+    assert _rules(ClusterObjects(ingresses=[served], ingress_classes=ok_class)) == {}
 
 
 def test_rollout_past_progress_deadline():
