@@ -3,6 +3,8 @@ diagnosis with its remedy, then removed (and proven gone). The agent is asked "w
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from todo_runbook import faults
@@ -23,7 +25,7 @@ def test_each_injected_fault_is_diagnosed_and_the_namespace_removed(testbed, age
     if not testbed.has_node:
         pytest.skip(f"the test bed has no real node: {testbed.node_error}")
     kube = Kube(testbed.api_client())
-    scratch = faults.scratch_namespace(f"aiops-test-{tmp_path.name[-6:].lower().strip('_') or 'x'}")
+    scratch = faults.scratch_namespace(f"aiops-test-{secrets.token_hex(3)}")
     try:
         image = faults.node_image(kube, "default")
         assert faults.inject(kube, scratch, image) == len(faults.FAULTS)

@@ -57,11 +57,12 @@ def test_dead_model_endpoint_is_a_clear_failure(agent_venv, tmp_path):
 @pytest.mark.cluster
 def test_runtime_answers_from_the_test_bed(agent_venv, offline_model, testbed, tmp_path):
     target = ClusterTarget("testbed", "test bed", testbed.context, testbed.kubeconfig)
-    reply, calls = _ask(agent_venv, tmp_path, target, _offline(offline_model),
-                        "Show me all pods in kube-system namespace")
+    reply, calls = _ask(agent_venv, tmp_path, target, _offline(offline_model), "analyze cluster health")
     assert reply.ok, reply.error
-    assert calls and calls[0].exit_code == 0
-    assert calls[0].command.endswith(f"--context {testbed.context} get pods -n kube-system -o wide")
-    assert calls[0].output.splitlines()[0].split()[:3] == ["NAME", "READY", "STATUS"]
-    first_pod = calls[0].output.splitlines()[1].split()[0]
-    assert first_pod in reply.answer  # the answer is written from what kubectl printed
+    assert [c.args for c in calls] == ["get nodes -o wide", "get pods -A",
+                                       "get events -A --field-selector type=Warning"]
+    assert calls[0].exit_code == 0
+    assert calls[0].command.endswith(f"--context {testbed.context} get nodes -o wide")
+    assert calls[0].output.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
+    first_node = calls[0].output.splitlines()[1].split()[0]
+    assert first_node in reply.answer  # the answer is written from what kubectl printed
