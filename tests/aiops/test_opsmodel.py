@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
+import openai  # the real SDK, installed with the backend's lock by `make setup`
 import pytest
 
 from todo_runbook.opsmodel import OpsModelServer
 from todo_runbook.opsrules import OFFLINE_LABEL, ToolResult, answer, change_calls, namespace_in, read_calls
-
-openai = pytest.importorskip("openai")
 
 KUBECTL_TOOL = {"type": "function", "function": {
     "name": "kubectl", "description": "run kubectl",
