@@ -19,6 +19,7 @@ from .opsrules import OFFLINE_LABEL, OFFLINE_MODEL
 
 PROVIDERS = ("offline", "openai", "anthropic", "gemini", "ollama")
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GOOGLE_API_KEY", "ollama": ""}
+# Ollama's OpenAI-compatible API lives under /v1; its native API (which kagent's Ollama model uses) at the root.
 
 
 @dataclass

@@ -132,6 +132,8 @@ class AgentRuntime:
             env[self.model.key_env] = os.environ[self.model.key_env]  # passed through, never written down
         elif self.model.provider == "openai":
             env["OPENAI_API_KEY"] = "no-key-needed"  # the client insists on one; the offline model ignores it
+        if self.model.provider == "ollama" and self.model.base_url:
+            env["OLLAMA_API_BASE"] = self.model.base_url  # kagent's Ollama model reads its host from here
         return env
 
     def start(self) -> AgentRuntime:
