@@ -53,6 +53,8 @@ def choose(config: RunbookConfig, offline_base_url: str = "") -> ModelChoice:
         return ModelChoice(None, False, f"provider '{provider}' needs a model name",
                            "set -p aiops_model=NAME (e.g. gpt-4o-mini, claude-sonnet-4-5, llama3.1)")
     key_env = KEY_ENV[provider]
+    if provider == "gemini" and not os.environ.get(key_env) and os.environ.get("GEMINI_API_KEY"):
+        key_env = "GEMINI_API_KEY"  # kagent's Gemini model reads either
     base_url = config.aiops_llm_base_url.strip()
     if key_env and not os.environ.get(key_env) and not (provider == "openai" and base_url):
         return ModelChoice(None, False, f"provider '{provider}' needs its key in ${key_env}, which is not set",
