@@ -311,7 +311,11 @@ def run_prompts(result: AiopsResult, agent: _Agent | None, model: ModelEndpoint 
         if prompt.mutating and config.aiops_allow_mutating and run.outcome == "ok" and kube is not None:
             change = _change_of(text)
             if change:
-                ok, line = wait_ready_replicas(kube, config.namespace, change[0], change[1], config.aiops_timeout_s)
+                try:
+                    ok, line = wait_ready_replicas(kube, config.namespace, change[0], change[1],
+                                                   config.aiops_timeout_s)
+                except Exception as exc:  # the API did not answer: the change is unproven, say so
+                    ok, line = False, f"could not read the deployment: {type(exc).__name__}: {str(exc)[:200]}"
                 run.verified = line
                 if not ok:
                     run.outcome = f"failed: verify: {line}"
@@ -386,17 +390,30 @@ def run_aiops(target: ClusterTarget, config: RunbookConfig, transcripts: Path,
                 stack.callback(agent.close)
             except RunbookError as exc:
                 result.agent.problem = f"{exc.problem} — {exc.remedy}"
+            except Exception as exc:  # an unforeseen start problem is still one line, and the step goes on
+                result.agent.problem = f"the agent runtime did not start: {type(exc).__name__}: {str(exc)[:300]}"
         kube = None
         with contextlib.suppress(Exception):
             kube = Kube(api_client(target))
             stack.callback(kube.close)
-        originals = replicas_of(kube, config.namespace) if kube and config.aiops_allow_mutating else {}
+        originals: dict[str, int] = {}
+        if kube is not None and config.aiops_allow_mutating:
+            with contextlib.suppress(Exception):  # no answer: nothing can be changed or restored either
+                originals = replicas_of(kube, config.namespace)
         try:
             run_prompts(result, agent, choice.endpoint, target, config, kube, transcripts)
         finally:
             if originals and kube is not None:
-                result.restored = restore_replicas(kube, config.namespace, originals, config.aiops_timeout_s)
-        run_gordon(result, config, images or {}, transcripts)
+                try:
+                    result.restored = restore_replicas(kube, config.namespace, originals, config.aiops_timeout_s)
+                except Exception as exc:
+                    result.restored = f"restore failed: {type(exc).__name__}: {str(exc)[:200]} — scale back by " \
+                                      f"hand: {originals}"
+        try:
+            run_gordon(result, config, images or {}, transcripts)
+        except Exception as exc:  # Docker answered strangely: record it, go on
+            result.runs.append(AiRun("docker-ai", "", "", f"failed: {type(exc).__name__}: {str(exc)[:200]}",
+                                     iso_now(), group="docker"))
         if kube is not None:
             run_faults(result, agent, kube, config, transcripts)
             try:
