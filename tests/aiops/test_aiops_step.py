@@ -4,6 +4,7 @@ the step status when every tool was skipped, and the cheatsheet written from rec
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from todo_runbook import aiops, cheatsheet
 from todo_runbook.config import RunbookConfig
@@ -119,3 +120,18 @@ def test_gordon_is_detected_from_the_docker_cli_plugins_and_hadolint_stands_besi
     assert reviews[0].hadolint_note in ("no findings", "") or reviews[0].hadolint  # hadolint really ran
     assert "hadolint not installed" not in reviews[0].hadolint_note
     assert reviews[0].layers_note == "no image of this Dockerfile is known in this run"
+
+
+def test_the_step_with_the_real_agent_on_a_cluster_that_does_not_answer(agent_venv, tmp_path):
+    """Every agent row says kubectl failed (and why); nothing is called answered; the step still records all."""
+    config = RunbookConfig.from_sources({"aiops_timeout_s": "60", "aiops_tools": "kagent,kubectl-ai"}, env={})
+    result = aiops.run_aiops(_dead_cluster(tmp_path), config, tmp_path / "aiops")
+    assert result.agent.runner.startswith("kagent-adk 0.10.4 agent runtime") and not result.agent.problem
+    agent_rows = [r for r in result.runs if r.tool == "kagent"]
+    assert len(agent_rows) == 14
+    for row in agent_rows:
+        assert row.outcome.startswith("failed: kubectl ran but did not succeed (exit 1)"), (row.prompt, row.outcome)
+        assert row.tool_calls and row.answer.startswith("[model: offline rules, not an LLM]")
+        assert "kubectl could not answer" in row.answer
+        assert "--context dead" in Path(row.transcript_file).read_text()
+    assert not result.ai_answered and result.step_status == "failed"  # the diagnosis could not read the cluster
