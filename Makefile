@@ -18,7 +18,7 @@ STEPS ?=
 PARAMS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup engine tools runbook test lab notebooks cluster-up cluster-down clean distclean
+.PHONY: help setup engine tools runbook test lab notebooks cheatsheet cluster-up cluster-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -55,6 +55,9 @@ lab: setup ## JupyterLab on the notebooks
 
 notebooks: setup ## sync notebooks/*.ipynb with their paired notebooks/*.py (edit either, then run this)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9]*.py
+
+cheatsheet: setup ## refresh docs/AIOps-cheatsheet.md from the newest run's AIOps transcripts
+	$(PY) -m todo_runbook.cheatsheet
 
 cluster-up: tools engine ## start the offline test bed (control plane + node) on loopback
 	$(PY) -m testcluster up

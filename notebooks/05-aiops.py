@@ -16,14 +16,19 @@
 # %% [markdown]
 # # 05 · AIOps
 #
-# Runs the plan's AI prompts in each tool's real command form: `kubectl-ai "..."`,
-# `kagent invoke --agent k8s-agent --task "..."` (the plan's `kagent "..."` form does not exist) and
-# `docker ai "..."` — each only when the tool and its credentials are present. Prompts that change the
-# cluster (scale, deploy) run only with `aiops_allow_mutating=true`. A missing tool is recorded as
-# *skipped* with the reason and never fails the run. Transcripts are kept under `aiops/` in the run folder.
+# Natural-language operations that really run against the deployed release. kagent's own agent runtime
+# (`kagent-adk`, in its own cached virtualenv) starts on loopback and is asked the plan's prompts over A2A
+# `message/send`; it reaches the cluster only through a read-only kubectl MCP server bound to the chosen
+# kubeconfig and context. Its model is the **offline operations model** (deterministic rules, *not an LLM*,
+# labelled so in every transcript) unless `aiops_llm_provider`/`aiops_model`/`aiops_llm_base_url` name a real
+# one (keys only from the environment). kubectl-ai answers its prompts where it is on PATH; elsewhere the same
+# prompts go to the kagent runtime. Gordon (`docker ai`) runs where Docker Desktop provides it; hadolint and
+# the layer tables stand beside it. Prompts that change the cluster run only with `aiops_allow_mutating=true`,
+# are verified through the API and the release is restored afterwards.
 #
-# A built-in, rule-based diagnosis always runs: pending pods and why, crash loops, OOM kills, image pull
-# errors, failing probes, missing limits, restarts and resource headroom, each with a remedy.
+# Then broken workloads are injected into a scratch namespace (pull error, crash loop, unschedulable,
+# failing readiness probe, Service without endpoints), the agent is asked why, the built-in diagnosis names
+# each cause with its remedy, and the namespace is removed (and proven gone).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
@@ -34,7 +39,7 @@ headless = False  # True under papermill: plain-text progress, no widgets
 # %%
 from IPython.display import Markdown, display
 
-from todo_runbook import session, summaries, tables
+from todo_runbook import session, tables
 from todo_runbook.steps import run_step
 
 s = session.start("aiops", run_dir=run_dir, params=params, headless=headless, loose=globals())
@@ -46,16 +51,17 @@ s.controls(["aiops_allow_mutating"])
 # %%
 from todo_runbook import aiops
 
-target = s.cluster()
-ai = run_step(s.store, "aiops", aiops.run_aiops, target, s.config, s.store.run_dir / "aiops")
+images = s.built_images() if s.store.has("build") else {}
+ai = run_step(s.store, "aiops", aiops.run_aiops, s.cluster(), s.config, s.store.run_dir / "aiops", images)
 tables.ai_runs(ai)
 
 # %% [markdown]
-# ## Built-in diagnosis
+# ## Injected faults and the built-in diagnosis
 
 # %%
-display(summaries.diagnosis(ai))
-tables.findings(ai.diagnosis)
+from todo_runbook import aiops_view
+
+aiops_view.show(ai)
 
 # %% [markdown]
 # ## Evidence

@@ -100,6 +100,10 @@ class RunbookConfig:
     aiops_allow_mutating: bool = _param(False, "let AI tools run prompts that change the cluster (scale, deploy)")
     aiops_timeout_s: int = _param(180, "per AI prompt, seconds")
     kagent_agent: str = _param("k8s-agent", "kagent agent to invoke")
+    aiops_llm_provider: str = _param("offline", "model for the AI agents: offline (built-in rules, not an LLM), "
+                                                "openai, anthropic, gemini, ollama; keys only from the environment")
+    aiops_model: str = _param("", "model name for a real provider (e.g. gpt-4o-mini, llama3.1)")
+    aiops_llm_base_url: str = _param("", "OpenAI-compatible base URL (Ollama, vLLM, ...); empty: the provider's")
     # teardown
     remove_images: bool = _param(False, "teardown also removes the loaded/built images")
     stop_cluster: bool = _param(False, "teardown also stops the cluster (minikube stop / test bed down)")

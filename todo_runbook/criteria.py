@@ -109,6 +109,12 @@ def _app_only(result: Mapping[str, Any]) -> str | None:
     return _dig(result, "app_checks", "reason") if _dig(result, "app_checks", "applicable") is False else None
 
 
+def _faults_diagnosed(result: Mapping[str, Any]) -> float | None:
+    scratch = result.get("faults") or {}
+    injected = scratch.get("injected") or 0
+    return round(scratch.get("diagnosed", 0) / injected, 3) if injected else None
+
+
 SPECS: list[_Spec] = [
     _Spec("frontend_image_mb", "frontend image size", "build", "<", "MB", "docker image inspect: Size",
           lambda c: c.max_frontend_image_mb, _image_size("frontend")),
@@ -138,6 +144,11 @@ SPECS: list[_Spec] = [
     _Spec("data_kept", "tasks survive the pod kill", "verify", "==", "", "GET tasks after recovery",
           lambda c: True, lambda r: None if _dig(r, "recovery", "skipped") else _dig(r, "recovery", "data_kept"),
           _app_only),
+    _Spec("ai_tool_answered", "AI operations tool answered", "aiops", "==", "",
+          "an AI tool ran kubectl on the cluster and gave a final answer (transcripts)", lambda c: True,
+          lambda r: r.get("ai_answered")),
+    _Spec("faults_diagnosed", "injected faults diagnosed (n of n)", "aiops", "==", "of injected",
+          "built-in diagnosis of the scratch namespace", lambda c: 1.0, _faults_diagnosed),
     _Spec("teardown_clean", "nothing of the release left after teardown", "teardown", "==", "",
           "helm list + labelled objects + namespace", lambda c: True, lambda r: r.get("nothing_left")),
 ]

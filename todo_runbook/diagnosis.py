@@ -192,12 +192,120 @@ def _headroom(pods: list[Mapping[str, Any]], metrics: list[Mapping[str, Any]]) -
     return findings
 
 
+@dataclass
+class ClusterObjects:
+    """What the object rules read besides pods and events (plain API dicts; any list may be empty)."""
+
+    services: list[Mapping[str, Any]] = field(default_factory=list)
+    endpoints: list[Mapping[str, Any]] = field(default_factory=list)
+    deployments: list[Mapping[str, Any]] = field(default_factory=list)
+    ingresses: list[Mapping[str, Any]] = field(default_factory=list)
+    ingress_classes: list[Mapping[str, Any]] = field(default_factory=list)
+    nodes: list[Mapping[str, Any]] = field(default_factory=list)
+    hpas: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+def _service_rules(objects: ClusterObjects) -> list[Finding]:
+    endpoints = {_name(e): e for e in objects.endpoints}
+    findings = []
+    for svc in objects.services:
+        spec = svc.get("spec") or {}
+        if not spec.get("selector") or spec.get("type") == "ExternalName":
+            continue  # endpoints managed by hand, or none by design
+        ready = sum(len(s.get("addresses") or []) for s in (endpoints.get(_name(svc)) or {}).get("subsets") or [])
+        if ready == 0:
+            selector = ",".join(f"{k}={v}" for k, v in sorted(spec["selector"].items()))
+            findings.append(Finding("service_no_endpoints", ERROR, f"service/{_name(svc)}",
+                                    f"no Ready pod behind it (selector {selector})",
+                                    f"check the selector against the pod labels (kubectl get pods -l {selector}); "
+                                    "if pods match, they are not Ready: see their findings"))
+    return findings
+
+
+def _ingress_rules(objects: ClusterObjects) -> list[Finding]:
+    classes = {_name(c) for c in objects.ingress_classes}
+    default = any((c.get("metadata", {}).get("annotations") or {}).get(
+        "ingressclass.kubernetes.io/is-default-class") == "true" for c in objects.ingress_classes)
+    findings = []
+    for ing in objects.ingresses:
+        wanted = (ing.get("spec") or {}).get("ingressClassName") or \
+            (ing.get("metadata", {}).get("annotations") or {}).get("kubernetes.io/ingress.class")
+        if wanted and wanted not in classes:
+            have = ", ".join(sorted(classes)) or "none"
+            findings.append(Finding("ingress_class_missing", ERROR, f"ingress/{_name(ing)}",
+                                    f"IngressClass '{wanted}' does not exist (have: {have})",
+                                    "install the ingress controller (minikube addons enable ingress) or set "
+                                    "ingress.className to an existing class"))
+        elif not wanted and not default:
+            findings.append(Finding("ingress_class_missing", ERROR, f"ingress/{_name(ing)}",
+                                    "no ingressClassName and no default IngressClass: no controller will serve it",
+                                    "set ingress.className, or mark a class default"))
+        elif not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            # A serving controller (in or out of the cluster) publishes its address in the status.
+            findings.append(Finding("ingress_controller_missing", WARNING, f"ingress/{_name(ing)}",
+                                    f"no ingress controller has published an address for class '{wanted}'",
+                                    "install/enable the ingress controller (minikube addons enable ingress) and "
+                                    "check its logs; it may still be starting"))
+    return findings
+
+
+def _rollout_rules(objects: ClusterObjects) -> list[Finding]:
+    findings = []
+    for dep in objects.deployments:
+        for cond in (dep.get("status") or {}).get("conditions") or []:
+            if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+                findings.append(Finding("rollout_stuck", ERROR, f"deployment/{_name(dep)}",
+                                        f"rollout past its progress deadline: {cond.get('message', '')}".strip(),
+                                        f"see why its new pods do not become Ready (their findings); "
+                                        f"undo with kubectl rollout undo deployment/{_name(dep)}"))
+    return findings
+
+
+def _node_rules(objects: ClusterObjects, events: list[Mapping[str, Any]]) -> list[Finding]:
+    findings = []
+    for node in objects.nodes:
+        for cond in (node.get("status") or {}).get("conditions") or []:
+            if cond.get("type", "").endswith("Pressure") and cond.get("status") == "True":
+                findings.append(Finding("node_pressure", ERROR, f"node/{_name(node)}",
+                                        f"{cond['type']}: {cond.get('message', '')}".strip(),
+                                        "free the resource on the node (images, logs, pods) or add capacity; "
+                                        "the kubelet evicts pods while it lasts"))
+    evicted = [e for e in events if e.get("reason") == "Evicted"]
+    for event in evicted[-3:]:
+        findings.append(Finding("evicted", WARNING, f"pod/{event.get('involvedObject', {}).get('name', '?')}",
+                                f"evicted: {event.get('message', '')}",
+                                "the node ran short of memory/disk: set requests to what the pod uses"))
+    return findings
+
+
+def _hpa_rules(objects: ClusterObjects, events: list[Mapping[str, Any]]) -> list[Finding]:
+    findings = []
+    for hpa in objects.hpas:
+        bad = [c for c in (hpa.get("status") or {}).get("conditions") or []
+               if c.get("type") == "ScalingActive" and c.get("status") == "False"]
+        failed = [e for e in events if e.get("involvedObject", {}).get("name") == _name(hpa)
+                  and e.get("reason") in ("FailedGetResourceMetric", "FailedComputeMetricsReplicas")]
+        if bad or failed:
+            detail = bad[0].get("message", "") if bad else failed[-1].get("message", "")
+            findings.append(Finding("hpa_no_metrics", ERROR, f"hpa/{_name(hpa)}", f"cannot read metrics: {detail}",
+                                    "install metrics-server (minikube addons enable metrics-server) and set "
+                                    "resources.requests on the target's containers"))
+    return findings
+
+
+def object_rules(objects: ClusterObjects, events: list[Mapping[str, Any]]) -> list[Finding]:
+    return [*_service_rules(objects), *_ingress_rules(objects), *_rollout_rules(objects),
+            *_node_rules(objects, events), *_hpa_rules(objects, events)]
+
+
 def diagnose(namespace: str, pods: list[Mapping[str, Any]], events: list[Mapping[str, Any]],
-             metrics: list[Mapping[str, Any]] | None = None) -> Diagnosis:
+             metrics: list[Mapping[str, Any]] | None = None, objects: ClusterObjects | None = None) -> Diagnosis:
     result = Diagnosis(namespace=namespace, pods_examined=len(pods), events_examined=len(events))
     for pod in pods:
         result.findings.extend(_pod_rules(pod, events))
     result.findings.extend(_headroom(pods, metrics or []))
+    if objects is not None:
+        result.findings.extend(object_rules(objects, events))
     order = {ERROR: 0, WARNING: 1, INFO: 2}
     result.findings.sort(key=lambda f: (order.get(f.severity, 3), f.rule, f.object))
     return result

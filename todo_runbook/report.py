@@ -306,12 +306,6 @@ def _diagnosis_html(diag: Mapping[str, Any]) -> str:
 
 
 def _aiops_html(aiops: Mapping[str, Any]) -> str:
-    parts = ["<h2>AIOps</h2>", _table(["tool", "prompt", "outcome", "command"], [
-        [_e(r["tool"]), _e(r["prompt"]), _e(r["outcome"]), f"<code>{_e(r['command'])}</code>"]
-        for r in aiops.get("runs") or []])]
-    parts.append("<h3>Built-in diagnosis</h3>")
-    if aiops.get("diagnosis"):
-        parts.append(_diagnosis_html(aiops["diagnosis"]))
-    else:
-        parts.append(f"<p class='fail'>diagnosis failed: {_e(aiops.get('diagnosis_error'))}</p>")
-    return "".join(parts)
+    from .aiops_report import aiops_html
+
+    return aiops_html(aiops, _diagnosis_html)

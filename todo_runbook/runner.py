@@ -134,6 +134,9 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
         except Exception as exc:  # kernel died, notebook missing, ...
             outcome.status = "failed"
             outcome.error = error_dict(exc)
+    recorded_status = store.read(step).get("status") if store.has(step) else None
+    if outcome.status == "ok" and recorded_status == "skipped":  # it ran, but none of its tools did
+        outcome.status, outcome.note = "skipped", "every tool of this step was skipped (see its evidence)"
     outcome.seconds = timer.stop()
     html = export_html(target) if target.exists() else None
     outcome.html = str(html) if html else ""
@@ -215,12 +218,9 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
         failed = failed or outcome.status == "failed"
     report = build_report(store, config, outcomes, started_at=started)
     if "aiops" in selected:
-        from .aiops import write_cheatsheet
+        from .cheatsheet import write_for_run
 
-        # docs/ holds the cheatsheet of this checkout's own runs; other output folders get their own copy.
-        default = outputs_dir.resolve() == (REPO_ROOT / "outputs").resolve()
-        write_cheatsheet(outputs_dir, REPO_ROOT / "docs" / "AIOps-cheatsheet.md" if default
-                         else outputs_dir / "AIOps-cheatsheet.md")
+        write_for_run(store.run_dir)  # into the run folder; `make cheatsheet` refreshes docs/ on purpose
     say(f"report: {report.report_html} (exit code {report.exit_code})")
     return RunOutcome(store.run_dir, report.exit_code, report, outcomes)
 

@@ -88,7 +88,9 @@ def run_step(store: EvidenceStore, step: str, fn: Callable[..., T], *args: Any, 
         store.record(step, {}, status="failed", error=error_dict(exc))
         raise
     error = getattr(result, "error", None)
-    store.record(step, result, status="failed" if error else "ok", error=error)
+    # A result may say it did nothing (every tool skipped): that is recorded, not called `ok`.
+    status = "failed" if error else getattr(result, "step_status", "ok")
+    store.record(step, result, status=status, error=error)
     if error:
         raise StepFailedError(f"step '{step}' failed: {error.get('problem')}", error.get("remedy", ""))
     return result

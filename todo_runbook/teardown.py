@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from . import providers, shell
 from .config import RunbookConfig
+from .faults import scratch_namespace
 from .kube import INSTANCE_LABEL, Kube
 from .providers import ClusterTarget, api_client
 from .timing import Timer
@@ -66,10 +67,13 @@ def leftovers(kube: Kube, target: ClusterTarget, config: RunbookConfig) -> list[
         retained = pv.status.phase == "Released" and pv.spec.persistent_volume_reclaim_policy == "Retain"
         if claim and claim.namespace == config.namespace and not retained:
             found.append(f"persistentvolume {pv.metadata.name} (claim {claim.namespace}/{claim.name})")
-    if config.namespace not in PROTECTED_NAMESPACES:
+    # The AIOps step's scratch namespace (injected faults) must be gone too.
+    for name in (config.namespace, scratch_namespace(config.namespace)):
+        if name in PROTECTED_NAMESPACES:
+            continue
         try:
-            ns = kube.core.read_namespace(config.namespace)
-            found.append(f"namespace {config.namespace} ({ns.status.phase})")
+            ns = kube.core.read_namespace(name)
+            found.append(f"namespace {name} ({ns.status.phase})")
         except ApiException as exc:
             if exc.status != 404:
                 raise

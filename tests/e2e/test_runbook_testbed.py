@@ -89,8 +89,16 @@ def test_report_files(first_run):
     commands = first_run.summary["commands"]
     assert any("helm upgrade --install" in c["command"] for c in commands["deploy"])
     aiops = first_run.evidence("aiops")["result"]
-    assert all(r["outcome"].startswith(("ok", "failed", "skipped")) for r in aiops["runs"])
+    assert all(r["outcome"].startswith(("ok", "failed", "refused", "skipped")) for r in aiops["runs"])
     assert aiops["diagnosis"] is not None
+    # Every read-only prompt of the plan was answered by a real agent run that executed kubectl.
+    answered = [r for r in aiops["runs"] if r["tool"] == "kagent"]
+    read_only = [r for r in answered if not r["prompt"].startswith(("Scale", "Deploy"))]
+    assert read_only and all(r["outcome"] == "ok" for r in read_only), [(r["prompt"], r["outcome"]) for r in read_only]
+    assert all(any(c["exit_code"] == 0 for c in r["tool_calls"]) for r in read_only)
+    assert aiops["faults"]["diagnosed"] == aiops["faults"]["injected"] == 5 and aiops["faults"]["removed"]
+    cheatsheet = (first_run.run_dir / "AIOps-cheatsheet.md").read_text()
+    assert "## cluster health" in cheatsheet and "model: offline rules, not an LLM" in cheatsheet
 
 
 def test_a_second_run_works_and_reuses_the_build(first_run, node_testbed, runbook_outputs):

@@ -69,3 +69,20 @@ def teardown(nothing_left: bool = True) -> dict[str, Any]:
             "images_removed": [], "cluster_stopped": False,
             "leftovers": [] if nothing_left else ["namespace todo (Terminating)"], "nothing_left": nothing_left,
             "commands": []}
+
+
+def aiops(answered: bool = True, diagnosed: int = 5) -> dict[str, Any]:
+    """An AIOps result as recorded: one agent answer with its kubectl call, five injected faults."""
+    call = {"command": "kubectl --kubeconfig /k --context tb get pods -n todo -o wide", "exit_code": 0,
+            "refused": "", "seconds": 0.2, "output": "NAME READY STATUS\ntodo-backend-1 1/1 Running"}
+    run = {"tool": "kagent", "group": "status", "prompt": "Show me all pods in todo namespace", "command": "curl ...",
+           "outcome": "ok" if answered else "skipped: kagent not installed", "ran_at": "2026-11-26T09:30:00+00:00",
+           "runner": "kagent-adk 0.10.4 agent runtime", "model": "model: offline rules, not an LLM",
+           "answer": "[model: offline rules, not an LLM]\n- 1 row(s)" if answered else "",
+           "tool_calls": [call] if answered else []}
+    faults = [{"fault": f"f{i}", "what": f"fault {i}", "question": "why?", "diagnosed": i < diagnosed,
+               "diagnosis": "image_pull: pod/x: ErrImagePull" if i < diagnosed else "not named", "remedy": "load it"}
+              for i in range(5)]
+    return {"runs": [run], "ai_answered": answered, "diagnosis": {"findings": []}, "commands": [],
+            "faults": {"namespace": "todo-aiops-faults", "injected": 5, "diagnosed": diagnosed, "faults": faults,
+                       "removed": True, "removal_proof": "404 NotFound"}}

@@ -12,7 +12,7 @@ def ok(result):
 
 def full_evidence(**overrides):
     evidence = {"build": ok(samples.build()), "deploy": ok(samples.deploy()), "verify": ok(samples.verify()),
-                "teardown": ok(samples.teardown())}
+                "aiops": ok(samples.aiops()), "teardown": ok(samples.teardown())}
     evidence.update(overrides)
     return evidence
 
@@ -95,3 +95,15 @@ def test_app_checks_of_another_app_are_not_applicable_with_the_reason():
         assert crit[key].status == NOT_APPLICABLE and "POST /api/chat" in crit[key].reason
         assert not crit[key].failed
     assert crit["recovery_s"].status == PASS and all_passed(table)
+
+
+def test_aiops_criteria_need_a_real_answer_and_every_fault_named():
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(), ALL))
+    assert crit["ai_tool_answered"].status == PASS and crit["faults_diagnosed"].measured == 1.0
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(aiops=ok(samples.aiops(answered=False, diagnosed=4))), ALL))
+    assert crit["ai_tool_answered"].status == FAIL and crit["ai_tool_answered"].measured is False
+    assert crit["faults_diagnosed"].status == FAIL and crit["faults_diagnosed"].measured == 0.8
+    no_faults = samples.aiops()
+    no_faults["faults"] = None
+    assert by_key(evaluate(RunbookConfig(), full_evidence(aiops=ok(no_faults)), ALL))["faults_diagnosed"].status \
+        == NOT_MEASURED

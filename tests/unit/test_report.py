@@ -36,7 +36,7 @@ def outcomes(failed: str = "") -> list[StepOutcome]:
 
 def full(tmp_path, name="run-1", **over):
     results = {"build": samples.build(), "load": {"images": [], "commands": []}, "deploy": samples.deploy(),
-               "verify": samples.verify(), "aiops": {"runs": [], "diagnosis": {"findings": []}, "commands": []},
+               "verify": samples.verify(), "aiops": samples.aiops(),
                "teardown": samples.teardown()}
     results.update(over)
     return make_store(tmp_path, name, **results)
