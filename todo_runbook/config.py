@@ -55,10 +55,18 @@ class RunbookConfig:
     backend_image: str = _param("todo-backend", "backend image repository")
     frontend_image: str = _param("todo-frontend", "frontend image repository")
     image_tag: str = _param("", "image tag; empty: derived from the built image's id (content-addressed)")
-    base_python: str = _param("", "base image for the backend; empty: python:3.11-slim-bookworm if present "
-                                  "locally, else the offline todo-runbook/base-python:3.11-bookworm")
-    base_node: str = _param("", "base image for the frontend; empty: node:22-bookworm-slim if present "
-                                "locally, else the offline todo-runbook/base-node:22-bookworm")
+    base_python: str = _param("", "base image for the backend; empty: chosen by `bases` (python:3.11-slim, "
+                                  "or the offline todo-runbook/base-python:3.11-bookworm)")
+    base_node: str = _param("", "base image for the frontend; empty: chosen by `bases` (node:22-bookworm-slim, "
+                                "or the offline todo-runbook/base-node:22-bookworm)")
+    bases: str = _param("auto", "base images: auto (official, pulled when missing; offline bases when the pull "
+                                "fails), official (pull or fail), offline (the Debian-bootstrapped ones, no pull)",
+                        ("auto", "official", "offline"))
+    backend_module: str = _param("app.main:app", "the backend's ASGI app for uvicorn, module:attribute "
+                                                 "(a Phase III app with main.py at the top: main:app)")
+    backend_port: int = _param(8000, "port the backend listens on in its container")
+    backend_health_path: str = _param("/health", "the backend's liveness path (answers 200 without a database)")
+    backend_ready_path: str = _param("/ready", "the backend's readiness path")
     build_in_minikube: bool = _param(False, "build straight into minikube's Docker daemon (no load step needed)")
     smoke_run: bool = _param(True, "start each built container once and probe it")
     # cluster
