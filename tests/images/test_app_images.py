@@ -209,7 +209,7 @@ def changed_builds(docker_client: Any, cold_builds: dict[str, BuildResult], plan
 
 
 @pytest.mark.parametrize(("image", "dependency_steps", "code_step"), [
-    ("backend", ["COPY requirements.lock", "pip install"], "COPY app ./app"),
+    ("backend", ["COPY requirements.lock", "pip install"], "COPY ${APP_SOURCES}"),
     ("frontend", ["COPY package.json package-lock.json", "npm ci"], "COPY . ."),
 ])
 def test_rebuild_after_one_line_change_reuses_dependency_layers(
