@@ -152,3 +152,51 @@ def test_phase3_app_builds_by_parameters_and_serves_its_own_routes(
         assert _call("GET", base, jwt.encode({"sub": f"user-{RUN_ID}"}, "wrong-secret-" * 3))[0] == 401
     finally:
         container.remove(force=True)
+
+
+def _uv_locked_copy(tmp_path: Path) -> Path:
+    """The fixture as a uv project: pyproject.toml + uv.lock (locked now with uv from the package index,
+    so no index URL is stored in the repository), without requirements.txt."""
+    import subprocess
+    import sys
+
+    source = _copy_fixture(tmp_path)
+    (source / "requirements.txt").unlink()
+    deps = [line.strip() for line in (FIXTURE / "requirements.txt").read_text().splitlines() if line.strip()]
+    (source / "pyproject.toml").write_text(
+        '[project]\nname = "phase3-backend"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+        f"dependencies = {json.dumps(deps)}\n\n[dependency-groups]\ndev = [\"pytest>=8\"]\n")
+    tool = tmp_path / "uv-tool"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tool), "uv==0.13.9"], check=True,
+                   timeout=600)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    index = build_args.pip_config({}).get("PIP_INDEX_URL")
+    if index:
+        env["UV_DEFAULT_INDEX"] = index
+    subprocess.run([str(tool / "bin" / "uv"), "lock", "--system-certs", "--python", sys.executable], cwd=source,
+                   env=env, check=True, timeout=600, capture_output=True)
+    return source
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_phase3_app_from_pyproject_and_uv_lock(docker_client: Any, offline_bases: dict[str, str],
+                                               tmp_path: Path) -> None:
+    source = _uv_locked_copy(tmp_path)
+    assert build_args.check_backend_source(source, "main:app").dependency_files == ("pyproject.toml", "uv.lock")
+    result = build_image(docker_client, "backend", f"phase3-backend:imgtest-uv-{RUN_ID}", bases="offline",
+                         context=source, extra_args=PHASE3_ARGS)
+    try:
+        assert any("uv export --frozen --no-dev" in line for line in result.log) or any(
+            "uv export" in step.instruction for step in result.steps)
+        # The dev group stays out; the locked runtime packages are in; the app starts on its port.
+        listing = docker_client.containers.run(
+            result.tag, ["-c", "import importlib.util as u; print(u.find_spec('pytest') is None, "
+                         "u.find_spec('sqlmodel') is not None)"], entrypoint="python", remove=True).decode()
+        assert listing.split() == ["True", "True"], listing
+        container, _ = start_to_ready(docker_client, result.tag, {"DATABASE_URL": "sqlite:////tmp/x.db",
+                                                                  "BETTER_AUTH_SECRET": "s" * 32},
+                                      8080, "/healthz", **chart_like_run_kwargs())
+        container.remove(force=True)
+    finally:
+        docker_client.images.remove(result.tag, force=True)
