@@ -23,6 +23,7 @@ choice is returned so that every build report says which bases were used.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
@@ -220,3 +221,69 @@ def build_plan(image: str, prefer_bases: str = "auto", env: Mapping[str, str] | 
         base_image=base,
         base_source=source,
     )
+
+
+# ------------------------------------------------------------------ a user's own backend (Phase III apps)
+
+DEFAULT_APP_MODULE = "app.main:app"
+# First found wins, as in backend.Dockerfile's deps stage.
+DEPENDENCY_FILES = (("requirements.lock",), ("pyproject.toml", "uv.lock"), ("requirements.txt",))
+
+
+class BackendSourceError(BuildArgsError):
+    """A backend source folder the Dockerfile cannot build; ``problem`` and ``fix`` are kept apart."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}; fix: {fix}")
+
+
+@dataclass(frozen=True)
+class BackendSource:
+    """What backend.Dockerfile will use from a source folder."""
+
+    context: Path
+    dependency_files: tuple[str, ...]
+    module_file: Path
+    app_sources: str  # the APP_SOURCES build arg: the entry's top-level package, or "." for a top-level module
+
+
+def check_backend_source(context: Path, app_module: str = DEFAULT_APP_MODULE) -> BackendSource:
+    """Refuse, before any build, a folder without a dependency file or without the entry module."""
+    context = Path(context)
+    if not context.is_dir():
+        raise BackendSourceError(f"backend_src {context} is not a folder",
+                                 "pass backend_src=PATH pointing at the backend's source folder")
+    found = next((files for files in DEPENDENCY_FILES if all((context / f).is_file() for f in files)), None)
+    if found is None:
+        half = " (pyproject.toml is there but uv.lock is not)" if (context / "pyproject.toml").is_file() else ""
+        raise BackendSourceError(
+            f"backend_src {context} has no dependency file{half}: expected requirements.lock, requirements.txt, "
+            "or pyproject.toml with uv.lock",
+            "add one to that folder (`uv lock`, or `pip freeze > requirements.txt`), or point backend_src at the "
+            "folder that has it")
+    module, _, attribute = app_module.partition(":")
+    parts = module.split(".")
+    if not attribute or not all(part.isidentifier() for part in parts) or not attribute.isidentifier():
+        raise BackendSourceError(f"entry module {app_module!r} is not in the form package.module:attribute",
+                                 "pass backend_module like app.main:app or main:app")
+    candidates = [context.joinpath(*parts).with_suffix(".py"), context.joinpath(*parts, "__init__.py")]
+    module_file = next((c for c in candidates if c.is_file()), None)
+    if module_file is None:
+        raise BackendSourceError(
+            f"entry module {module} of {app_module!r} is not in backend_src {context}: expected "
+            f"{candidates[0].relative_to(context)} or {candidates[1].relative_to(context)}",
+            "pass backend_module=<module:attribute> naming the module that creates the FastAPI app "
+            "(e.g. main:app when main.py is at the top of the folder)")
+    if not re.search(rf"\b{re.escape(attribute)}\b", module_file.read_text(errors="replace")):
+        raise BackendSourceError(f"{module_file} never mentions {attribute!r}, the attribute {app_module!r} names",
+                                 "pass backend_module=<module:attribute> with the variable that holds the app")
+    app_sources = parts[0] if len(parts) > 1 or module_file.name == "__init__.py" else "."
+    return BackendSource(context, found, module_file, app_sources)
+
+
+def backend_app_args(context: Path, buildargs: Mapping[str, str]) -> dict[str, str]:
+    """APP_SOURCES for ``context``, after checking it can be built with the APP_MODULE in ``buildargs``."""
+    source = check_backend_source(context, buildargs.get("APP_MODULE", DEFAULT_APP_MODULE))
+    return {"APP_SOURCES": source.app_sources}

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 try:  # importable both as dockerfiles.image_build and next to build_args.py
-    from dockerfiles.build_args import REPO_ROOT, ImageBuildPlan, build_plan
+    from dockerfiles.base_choice import BaseChoice, choose_base
+    from dockerfiles.build_args import REPO_ROOT, ImageBuildPlan, backend_app_args, build_plan
 except ImportError:  # pragma: no cover - run as a script: dockerfiles/ itself is on sys.path
-    from build_args import REPO_ROOT, ImageBuildPlan, build_plan  # type: ignore[no-redef]
+    from base_choice import BaseChoice, choose_base  # type: ignore[no-redef]
+    from build_args import REPO_ROOT, ImageBuildPlan, backend_app_args, build_plan  # type: ignore[no-redef]
 
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
@@ -49,6 +51,7 @@ class BuiltImage:
     steps: list[BuildStep]
     log: list[str] = field(repr=False)
     plan: ImageBuildPlan = field(repr=False)
+    base_choice: BaseChoice | None = None  # set when the build chose its base with ``bases=``
 
     @property
     def cached_steps(self) -> list[BuildStep]:
@@ -69,6 +72,7 @@ class BuiltImage:
             "base_image": self.plan.base_image, "base_source": self.plan.base_source,
             "buildargs": self.plan.public_buildargs(),
             "command": self.plan.shell_command(self.tag),
+            "base_choice": self.base_choice.as_dict() if self.base_choice else None,
         }
 
 
@@ -87,16 +91,27 @@ def parse_build_log(lines: Iterable[str]) -> list[BuildStep]:
 def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto", nocache: bool = False,
                 network_mode: str | None = None, extra_args: Mapping[str, str] | None = None,
                 on_line: Callable[[str], None] | None = None, timeout: int = 3600,
-                context: Path | None = None) -> BuiltImage:
+                context: Path | None = None, bases: str | None = None) -> BuiltImage:
     """Build ``image`` ("backend" or "frontend") as ``tag`` with the build args this machine needs.
 
     ``context`` replaces apps/<image> (e.g. a changed copy); ``network_mode="host"`` is for engines whose
-    bridge network cannot reach the package registries.
+    bridge network cannot reach the package registries. ``bases`` ("auto", "official", "offline") replaces
+    ``prefer_bases`` with :func:`dockerfiles.base_choice.choose_base`: the official base pulled when missing,
+    the offline one when the pull fails; the choice and its reason are on the result.
     """
     plan = build_plan(image, prefer_bases=prefer_bases)
     if context is not None:
         plan = dataclasses.replace(plan, context=Path(context))
-    buildargs = {**plan.buildargs, **(extra_args or {})}
+    app_args: dict[str, str] = {}
+    if image == "backend":  # a source folder the Dockerfile cannot build is refused before docker is asked
+        app_args = {**backend_app_args(plan.context, extra_args or {}), **(extra_args or {})}
+    choice = None
+    if bases is not None:
+        choice = choose_base(client, "python" if image == "backend" else "node", bases)
+        base_arg = "PYTHON_IMAGE" if image == "backend" else "NODE_IMAGE"
+        plan = dataclasses.replace(plan, buildargs={**plan.buildargs, base_arg: choice.image},
+                                   base_image=choice.image, base_source=choice.source)
+    buildargs = {**plan.buildargs, **(extra_args or {}), **app_args}
     log: list[str] = []
     image_id = ""
     started = time.monotonic()
@@ -122,7 +137,7 @@ def build_image(client: Any, image: str, tag: str, *, prefer_bases: str = "auto"
     if not image_id:
         image_id = client.images.get(tag).id
     lines = "".join(log).splitlines()
-    return BuiltImage(tag, image_id, seconds, parse_build_log(lines), lines, plan)
+    return BuiltImage(tag, image_id, seconds, parse_build_log(lines), lines, plan, choice)
 
 
 @dataclass

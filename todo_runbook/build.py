@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockerfiles import base_choice, image_build
 from dockerfiles import build_args as dockerfile_args
-from dockerfiles import image_build
 
 from . import providers, shell
 from .config import REPO_ROOT, RunbookConfig
@@ -64,6 +64,8 @@ class ImageBuild:
     user: str
     command: str
     smoke: SmokeResult | None = None
+    # the base and why: {"image", "source": local|pulled|offline-local|offline-built|parameter, "reason", ...}
+    base_choice: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,16 +92,6 @@ def docker_client(environment: dict[str, str] | None = None) -> Any:  # docker.D
                                      "set DOCKER_HOST if yours listens elsewhere") from exc
 
 
-def image_present(client: Any, image: str) -> bool:
-    import docker
-
-    try:
-        client.images.get(image)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
 def ensure_offline_images(names: list[str], progress: Progress) -> str:
     """Build offline base images (e.g. ['python', 'postgres']) with dockerfiles/bases/build_bases.py."""
     progress(f"building offline base images {','.join(names)} (once; kept in the engine)")
@@ -111,25 +103,63 @@ def ensure_offline_images(names: list[str], progress: Progress) -> str:
 
 
 def build_plan(client: Any, component: str, config: RunbookConfig, progress: Progress,
-               notes: list[str]) -> dockerfile_args.ImageBuildPlan:
-    """The images area's plan, pointed at the configured sources; missing offline bases are built first."""
+               notes: list[str], choices: list[base_choice.BaseChoice] | None = None) -> dockerfile_args.ImageBuildPlan:
+    """The images area's plan, pointed at the configured sources, on the base `config.bases` asks for.
+
+    Official bases: already local, else pulled (bounded); the offline bases when the pull fails (the
+    pull error is the recorded reason) or with bases=offline; missing offline bases are built first.
+    """
     override = config.base_python if component == "backend" else config.base_node
-    plan = dockerfile_args.build_plan(component, prefer_bases="auto", exists=lambda n: image_present(client, n))
     base_arg = "PYTHON_IMAGE" if component == "backend" else "NODE_IMAGE"
     if override:
+        plan = dockerfile_args.build_plan(component, prefer_bases="official")
         plan = dataclasses.replace(plan, buildargs={**plan.buildargs, base_arg: override}, base_image=override,
                                    base_source="parameter")
-    elif not image_present(client, plan.base_image):
-        # Neither the official nor the offline base is local; offline machines cannot pull: build ours.
-        notes.append(ensure_offline_images(["python" if component == "backend" else "node"], progress))
-        plan = dockerfile_args.build_plan(component, prefer_bases="offline")
+    else:
+        choice = choose_base(client, "python" if component == "backend" else "node", config.bases, progress, notes)
+        if choices is not None:
+            choices.append(choice)
+        plan = dockerfile_args.build_plan(component, prefer_bases="offline" if choice.offline else "official")
+        plan = dataclasses.replace(plan, buildargs={**plan.buildargs, base_arg: choice.image},
+                                   base_image=choice.image, base_source=choice.source)
     context = config.path(config.backend_src if component == "backend" else config.frontend_src)
     dockerfile = config.path(config.backend_dockerfile if component == "backend" else config.frontend_dockerfile)
     for path, name in ((context, f"{component}_src"), (dockerfile, f"{component}_dockerfile")):
         if not path.exists():
             raise ImageBuildError(f"the {component} {name.split('_')[1]} {path} does not exist",
                                   f"pass -p {name}=PATH (relative to the repository or absolute)")
+    if component == "backend":
+        plan = dataclasses.replace(plan, buildargs={**plan.buildargs, **backend_app_buildargs(config, context)})
     return dataclasses.replace(plan, context=context, dockerfile=dockerfile)
+
+
+def backend_app_buildargs(config: RunbookConfig, context: Any) -> dict[str, str]:
+    """The backend's entry module, port and probe paths as build args; a source folder the Dockerfile
+    cannot build (no dependency file, no entry module) stops here, before docker runs."""
+    args = {"APP_MODULE": config.backend_module, "APP_PORT": str(config.backend_port),
+            "HEALTH_PATH": config.backend_health_path, "READY_PATH": config.backend_ready_path}
+    try:
+        return {**dockerfile_args.backend_app_args(context, args), **args}
+    except dockerfile_args.BackendSourceError as exc:
+        raise ImageBuildError(exc.problem, exc.fix) from exc
+
+
+def choose_base(client: Any, name: str, bases: str, progress: Progress,
+                notes: list[str]) -> base_choice.BaseChoice:
+    """One base ("python", "node", "postgres") under bases=auto|official|offline, with the reason."""
+    try:
+        choice = base_choice.choose_base(
+            client, name, bases, ensure_offline=lambda step: notes.append(ensure_offline_images([step], progress)))
+    except base_choice.BaseChoiceError as exc:
+        raise ImageBuildError(str(exc).split("; ", 1)[0], str(exc).split("; ", 1)[-1]) from exc
+    progress(f"base {name}: {choice.image} ({choice.source}: {choice.reason})")
+    return choice
+
+
+def postgres_image(config: RunbookConfig, progress: Progress = lambda _: None) -> base_choice.BaseChoice:
+    """The dev profile's PostgreSQL: the official image when pullable, the offline-built one otherwise."""
+    notes: list[str] = []
+    return choose_base(docker_client(), "postgres", config.bases, progress, notes)
 
 
 def _stream_build(client: Any, plan: dockerfile_args.ImageBuildPlan, tag: str, timeout: int,
@@ -157,7 +187,8 @@ def _stream_build(client: Any, plan: dockerfile_args.ImageBuildPlan, tag: str, t
 
 def build_one(client: Any, component: str, config: RunbookConfig, progress: Progress,
               notes: list[str]) -> ImageBuild:
-    plan = build_plan(client, component, config, progress, notes)
+    choices: list[base_choice.BaseChoice] = []
+    plan = build_plan(client, component, config, progress, notes, choices)
     repository = config.backend_image if component == "backend" else config.frontend_image
     build_tag = f"{repository}:runbook-build"
     progress(f"building {component} from {plan.dockerfile.name} on {plan.base_image} ({plan.base_source})")
@@ -177,12 +208,17 @@ def build_one(client: Any, component: str, config: RunbookConfig, progress: Prog
                       size_mb=facts.size_mb, layers=facts.layers, seconds=timer.seconds, steps=len(steps),
                       cache_hits=sum(s.cached for s in steps),
                       base_images={k: v for k, v in plan.buildargs.items() if k.endswith("_IMAGE")},
-                      base_source=plan.base_source, user=facts.user, command=plan.shell_command(ref))
+                      base_source=plan.base_source, user=facts.user, command=plan.shell_command(ref),
+                      base_choice=choices[0].as_dict() if choices else
+                      {"image": plan.base_image, "source": "parameter", "reason": "base image passed as a parameter"})
 
 
-def smoke_run(client: Any, build: ImageBuild, timeout: float = 90) -> SmokeResult:
+def smoke_run(client: Any, build: ImageBuild, timeout: float = 90,
+              config: RunbookConfig | None = None) -> SmokeResult:
     """Start the container once with throwaway settings and wait for its health route to answer 200."""
     spec = SMOKE[build.component]
+    if build.component == "backend":
+        spec = {"port": config.backend_port, "path": config.backend_health_path} if config else spec
     probe = f"GET http://<container ip>:{spec['port']}{spec['path']}"
     env = {"PORT": str(spec["port"]), "HOSTNAME": "0.0.0.0"}
     if build.component == "backend":
@@ -224,10 +260,10 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> 
         result.commands.append(shell.recorded(build.command, f"build the {component} image"))
         if config.smoke_run:
             progress(f"smoke-running {build.ref}")
-            build.smoke = smoke_run(client, build)
+            build.smoke = smoke_run(client, build, config=config)
             result.commands.append(shell.recorded(
-                f"docker run --rm -d {build.ref}  # then curl http://<container ip>:{SMOKE[component]['port']}"
-                f"{SMOKE[component]['path']}", f"start the {component} once"))
+                f"docker run --rm -d {build.ref}  # then curl {build.smoke.probe.split(' ', 1)[-1]}",
+                f"start the {component} once"))
         else:
             build.smoke = SmokeResult(False, "", skipped=True, detail="smoke_run=false")
         result.images.append(build)

@@ -55,14 +55,19 @@ class RunbookConfig:
     backend_image: str = _param("todo-backend", "backend image repository")
     frontend_image: str = _param("todo-frontend", "frontend image repository")
     image_tag: str = _param("", "image tag; empty: derived from the built image's id (content-addressed)")
-    base_python: str = _param("", "base image for the backend; empty: python:3.11-slim-bookworm if present "
-                                  "locally, else the offline todo-runbook/base-python:3.11-bookworm")
-    base_node: str = _param("", "base image for the frontend; empty: node:22-bookworm-slim if present "
-                                "locally, else the offline todo-runbook/base-node:22-bookworm")
-    # the app: what a Phase III backend of another team serves and reads (today's values are this repository's)
-    backend_port: int = _param(8000, "port the backend listens on")
-    backend_health_path: str = _param("/health", "backend liveness path (probes; checked through the ingress)")
-    backend_ready_path: str = _param("/ready", "backend readiness path (probes; checked through the ingress)")
+    base_python: str = _param("", "base image for the backend; empty: chosen by `bases` (python:3.11-slim, "
+                                  "or the offline todo-runbook/base-python:3.11-bookworm)")
+    base_node: str = _param("", "base image for the frontend; empty: chosen by `bases` (node:22-bookworm-slim, "
+                                "or the offline todo-runbook/base-node:22-bookworm)")
+    bases: str = _param("auto", "base images: auto (official, pulled when missing; offline bases when the pull "
+                                "fails), official (pull or fail), offline (the Debian-bootstrapped ones, no pull)",
+                        ("auto", "official", "offline"))
+    backend_module: str = _param("app.main:app", "the backend's ASGI app for uvicorn, module:attribute "
+                                                 "(a Phase III app with main.py at the top: main:app)")
+    backend_port: int = _param(8000, "port the backend listens on in its container")
+    backend_health_path: str = _param("/health", "the backend's liveness path (answers 200 without a database); "
+                                                 "the chart's probes use it, verify checks it through the ingress")
+    backend_ready_path: str = _param("/ready", "the backend's readiness path (probes; checked through the ingress)")
     backend_database_url_env: str = _param("DATABASE_URL", "environment variable the backend reads the database "
                                                             "URL from")
     backend_jwt_secret_env: str = _param("JWT_SECRET", "environment variable the backend reads the JWT secret from "
