@@ -59,17 +59,32 @@ def test_ingress_routes_api_to_the_backend_unchanged(helm: Helm) -> None:
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "todo.local"
     paths = {p["path"]: p for p in rule["http"]["paths"]}
-    assert list(paths) == ["/api", "/"], (
+    # The backend's own probe paths (outside /api) are routed to it exactly, so health is checked end to end.
+    assert list(paths) == ["/api", "/health", "/ready", "/"], (
         "/api must come before / (longest prefix first, for readers and old controllers)"
     )
     services = {s["metadata"]["name"]: s for s in manifests.of_kind("Service")}
-    for path, component in (("/api", "backend"), ("/", "frontend")):
-        assert paths[path]["pathType"] == "Prefix"
+    for path, component, kind in (("/api", "backend", "Prefix"), ("/health", "backend", "Exact"),
+                                  ("/ready", "backend", "Exact"), ("/", "frontend", "Prefix")):
+        assert paths[path]["pathType"] == kind
         backend = paths[path]["backend"]["service"]
         service = services[backend["name"]]
         assert service["metadata"]["labels"]["app.kubernetes.io/component"] == component
         assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
     assert "rewrite-target" not in manifests.text
+
+
+def test_another_apps_probe_paths_and_variable_names_reach_the_pods(helm: Helm) -> None:
+    manifests = helm.render_profile("default", sets={"backend.app.healthPath": "/api/healthz",
+                                                     "backend.app.readyPath": "/readyz",
+                                                     "backend.app.envNames.jwt": "BETTER_AUTH_SECRET"})
+    (rule,) = manifests.one("Ingress")["spec"]["rules"]
+    assert [p["path"] for p in rule["http"]["paths"]] == ["/api", "/readyz", "/"]  # /api/healthz is under /api
+    backend = next(d for d in manifests.of_kind("Deployment") if d["metadata"]["name"].endswith("-backend"))
+    container = backend["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/api/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "BETTER_AUTH_SECRET" in env_of(container) and "JWT_SECRET" not in env_of(container)
 
 
 def test_rewrite_target_is_refused_with_a_clear_message(helm: Helm) -> None:
