@@ -188,7 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_credentials=False,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Mcp-Session-Id", "Mcp-Protocol-Version"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Total-Count", "Link", "Retry-After"],
         )
     app.add_middleware(
         RequestMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
