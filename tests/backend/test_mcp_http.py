@@ -121,3 +121,33 @@ def test_mcp_endpoint_answers_odd_requests_without_hanging(live_backend: Backend
         malformed = http.post("/api/mcp", content=b"{bad", headers={**headers, "Content-Type": "application/json"})
         assert malformed.status_code == 400
         assert malformed.json()["error"]["code"] == -32700  # JSON-RPC parse error
+
+
+def test_mcp_refuses_the_token_of_a_user_that_does_not_exist(live_backend: BackendProcess) -> None:
+    """Signed with the right secret but naming no user: REST answers 401, and so must MCP, before any
+    MCP method (initialize, tools/list) is served."""
+    from app.security import TokenIssuer
+
+    from .live import JWT_SECRET
+
+    token, _ = TokenIssuer(JWT_SECRET, 5).issue(424242)
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    assert httpx.get(live_backend.base_url + "/api/tasks", headers=headers).status_code == 401
+    for method in ("initialize", "tools/list"):
+        params = (
+            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+            if method == "initialize"
+            else {}
+        )
+        response = httpx.post(
+            live_backend.base_url + "/api/mcp",
+            headers=headers,
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+        )
+        assert response.status_code == 401, (method, response.text)
+        assert "no longer exists" in response.json()["detail"]
+        assert response.headers["www-authenticate"] == "Bearer"

@@ -29,6 +29,13 @@ class Settings:
     history_messages: int = 20
     run_migrations: bool = True
     bcrypt_rounds: int = 12
+    max_header_bytes: int = 16 * 1024
+    db_connect_timeout_seconds: int = 3
+    db_pool_timeout_seconds: int = 2
+    db_timeout_seconds: int = 5
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 50
+    login_window_seconds: int = 300
 
     @property
     def agent_mode(self) -> str:
@@ -111,4 +118,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_message_chars=_int(env, "MAX_MESSAGE_CHARS", 2000, 1),
         run_migrations=run_migrations,
         bcrypt_rounds=min(_int(env, "BCRYPT_ROUNDS", 12, 4), 16),
+        max_header_bytes=_int(env, "MAX_HEADER_BYTES", 16 * 1024, 1024),
+        db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 2),
+        db_pool_timeout_seconds=_int(env, "DB_POOL_TIMEOUT_SECONDS", 2, 1),
+        db_timeout_seconds=_int(env, "DB_TIMEOUT_SECONDS", 5, 1),
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 50, 1),
+        login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, 1),
     )

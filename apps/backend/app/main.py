@@ -17,23 +17,33 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from app import __version__
 from app.api import auth, chat, health, tasks
 from app.config import ConfigError, Settings, load_settings, redact_url
-from app.db import Database
+from app.db import Database, DatabaseTimeout, DbLimits
 from app.logs import configure_logging
 from app.mcp_tools import McpHttpEndpoint, build_mcp_server
 from app.middleware import RequestMiddleware
 from app.migrate import current_revision, head_revision, upgrade_to_head
+from app.openapi import install_openapi, method_not_allowed
 from app.security import PasswordHasher, TokenIssuer
 from app.state import AppState
+from app.throttle import LoginThrottle
 
 log = logging.getLogger("app")
 MIGRATION_RETRY_MAX_SECONDS = 10.0
+RETRY_AFTER_SECONDS = "2"
+
+
+class SchemaBehind(RuntimeError):
+    """RUN_MIGRATIONS=false and the schema is not at head yet."""
 
 
 def _warm_up() -> None:
@@ -46,14 +56,22 @@ async def _migrate_until_done(state: AppState) -> None:
     """Apply (or, with RUN_MIGRATIONS=false, wait for) the schema; retry while the database is away.
     Readiness stays false until this succeeds, liveness stays true."""
     delay = 0.5
+    engine = state.db.migration_engine()
+    try:
+        await _migrate_with(state, engine, delay)
+    finally:
+        engine.dispose()
+
+
+async def _migrate_with(state: AppState, engine: Engine, delay: float) -> None:
     while True:
         try:
             if state.settings.run_migrations:
-                revision = await asyncio.to_thread(upgrade_to_head, state.db.engine)
+                revision = await asyncio.to_thread(upgrade_to_head, engine)
             else:
-                revision = await asyncio.to_thread(current_revision, state.db.engine)
+                revision = await asyncio.to_thread(current_revision, engine)
                 if revision != head_revision():
-                    raise RuntimeError(f"schema at {revision}, waiting for {head_revision()} (RUN_MIGRATIONS=false)")
+                    raise SchemaBehind(f"schema at {revision}, waiting for {head_revision()} (RUN_MIGRATIONS=false)")
             await asyncio.to_thread(_warm_up)
             state.readiness.revision = revision
             state.readiness.migrated = True
@@ -61,16 +79,18 @@ async def _migrate_until_done(state: AppState) -> None:
             log.info("ready", extra={"revision": revision})
             return
         except Exception as exc:
-            state.readiness.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.warning(
-                "database not ready, retrying", extra={"error": state.readiness.last_error, "retry_in_s": delay}
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            # The public /ready answer names only the kind of problem: driver messages carry internal hosts and ports.
+            state.readiness.last_error = (
+                str(exc) if isinstance(exc, SchemaBehind) else f"database not reachable yet ({type(exc).__name__})"
             )
+            log.warning("database not ready, retrying", extra={"error": error, "retry_in_s": delay})
             await asyncio.sleep(delay)
             delay = min(delay * 2, MIGRATION_RETRY_MAX_SECONDS)
 
 
-def _error(status: int, detail: Any) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, Any]:
@@ -86,11 +106,21 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, Any]:
 
 def create_app(settings: Settings) -> FastAPI:
     configure_logging(settings.log_level)
-    db = Database(settings.database_url)
+    limits = DbLimits(
+        connect_seconds=settings.db_connect_timeout_seconds,
+        pool_seconds=settings.db_pool_timeout_seconds,
+        hold_seconds=settings.db_timeout_seconds,
+    )
+    db = Database(settings.database_url, limits)
     tokens = TokenIssuer(settings.jwt_secret, settings.jwt_ttl_minutes)
     mcp_server = build_mcp_server(db, tokens)
-    mcp_endpoint = McpHttpEndpoint(mcp_server, tokens)
-    state = AppState(settings, db, tokens, PasswordHasher(settings.bcrypt_rounds), mcp_server)
+    mcp_endpoint = McpHttpEndpoint(mcp_server, tokens, db)
+    throttle = LoginThrottle(
+        per_account=settings.login_failures_per_account,
+        per_address=settings.login_failures_per_address,
+        window_seconds=settings.login_window_seconds,
+    )
+    state = AppState(settings, db, tokens, PasswordHasher(settings.bcrypt_rounds), mcp_server, throttle)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -131,11 +161,18 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(DatabaseTimeout)
     async def on_database_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"error_type": type(exc).__name__})
-        return JSONResponse(
-            {"detail": "database unavailable; try again shortly"}, status_code=503, headers={"Retry-After": "2"}
-        )
+        return _error(503, "database unavailable; try again shortly", {"Retry-After": RETRY_AFTER_SECONDS})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            return method_not_allowed(app, request, (exc.headers or {}).get("Allow", ""))
+        return _error(exc.status_code, exc.detail, dict(exc.headers or {}))
 
     app.include_router(health.router)
     app.include_router(auth.router)
@@ -151,9 +188,12 @@ def create_app(settings: Settings) -> FastAPI:
             allow_credentials=False,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Mcp-Session-Id", "Mcp-Protocol-Version"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Total-Count", "Link", "Retry-After"],
         )
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
+    )
+    install_openapi(app)
     return app
 
 

@@ -20,14 +20,17 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Receive, Scope, Send
 
-from app.db import Database
+from app.db import Database, DatabaseTimeout
 from app.models import User
+from app.schemas import SafeStr
 from app.security import TokenError, TokenIssuer, bearer_token
-from app.tasks import TaskInvalid, TaskNotFound, TaskService
+from app.tasks import TaskInvalid, TaskNotFound, TaskPage, TaskService
 
 TOOL_NAMES = ("add_task", "list_tasks", "complete_task", "delete_task", "update_task")
+MCP_PAGE_DEFAULT = 100
 
 # Set only by in-process callers (the chat agent); HTTP callers are identified by their token.
 _in_process_user: contextvars.ContextVar[int | None] = contextvars.ContextVar("todo_mcp_user", default=None)
@@ -82,14 +85,34 @@ def build_mcp_server(db: Database, tokens: TokenIssuer) -> MCPServer:
 
     @server.tool(description="Add a task to the user's list. due_date is optional, ISO format YYYY-MM-DD.")
     async def add_task(
-        title: str, ctx: Context, description: str | None = None, due_date: str | None = None
+        title: SafeStr, ctx: Context, description: SafeStr | None = None, due_date: SafeStr | None = None
     ) -> dict[str, Any]:
         return await run(ctx, lambda tasks: tasks.add(title, description, due_date))
 
-    @server.tool(description="List the user's tasks. status: 'all' (default), 'pending' or 'completed'.")
-    async def list_tasks(ctx: Context, status: str = "all") -> dict[str, Any]:
-        items = await run(ctx, lambda tasks: tasks.list(status))
-        return {"status": status, "count": len(items), "tasks": items}
+    @server.tool(
+        description=(
+            "List the user's tasks in id order. status: 'all' (default), 'pending' or 'completed'. "
+            "search keeps titles containing all of its words. At most `limit` tasks (default 100) from "
+            "`offset` are returned; `total` is how many match in all, and `next_offset` (null on the last "
+            "page) is the offset to pass for the next page."
+        )
+    )
+    async def list_tasks(
+        ctx: Context,
+        status: SafeStr = "all",
+        limit: int = MCP_PAGE_DEFAULT,
+        offset: int = 0,
+        search: SafeStr | None = None,
+    ) -> dict[str, Any]:
+        page: TaskPage = await run(ctx, lambda tasks: tasks.page(status, limit, offset, search))
+        return {
+            "status": status,
+            "total": page.total,
+            "count": len(page.tasks),
+            "offset": page.offset,
+            "next_offset": page.next_offset,
+            "tasks": page.tasks,
+        }
 
     @server.tool(description="Mark a task as completed by its id.")
     async def complete_task(task_id: int, ctx: Context) -> dict[str, Any]:
@@ -109,9 +132,9 @@ def build_mcp_server(db: Database, tokens: TokenIssuer) -> MCPServer:
     async def update_task(
         task_id: int,
         ctx: Context,
-        title: str | None = None,
-        description: str | None = None,
-        due_date: str | None = None,
+        title: SafeStr | None = None,
+        description: SafeStr | None = None,
+        due_date: SafeStr | None = None,
         completed: bool | None = None,
     ) -> dict[str, Any]:
         changes: dict[str, Any] = {}
@@ -136,7 +159,7 @@ class McpHttpEndpoint:
 
     Stateless JSON mode: every POST stands alone, so any replica can answer any request."""
 
-    def __init__(self, server: MCPServer, tokens: TokenIssuer) -> None:
+    def __init__(self, server: MCPServer, tokens: TokenIssuer, db: Database) -> None:
         # Building the SDK app creates the session manager; we call it directly (no second router).
         server.streamable_http_app(
             streamable_http_path="/",
@@ -148,13 +171,30 @@ class McpHttpEndpoint:
         )
         self.session_manager = server.session_manager
         self.tokens = tokens
+        self.db = db
+
+    def _user_exists(self, user_id: int) -> bool:
+        with self.db.session() as session:
+            return session.scalar(select(User.id).where(User.id == user_id)) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            self.tokens.user_id(bearer_token(headers.get("authorization")))
+            user_id = self.tokens.user_id(bearer_token(headers.get("authorization")))
         except TokenError as exc:
             await _json_response(send, 401, {"detail": str(exc)}, [(b"www-authenticate", b"Bearer")])
+            return
+        # The same rule as REST (app.api.deps.signed_in): a valid signature is not enough, the user must exist.
+        try:
+            exists = await anyio.to_thread.run_sync(self._user_exists, user_id)
+        except (SQLAlchemyError, DatabaseTimeout):
+            await _json_response(
+                send, 503, {"detail": "database unavailable; try again shortly"}, [(b"retry-after", b"2")]
+            )
+            return
+        if not exists:
+            detail = "the user of this token no longer exists; sign up or sign in again"
+            await _json_response(send, 401, {"detail": detail}, [(b"www-authenticate", b"Bearer")])
             return
         if scope["method"] != "POST":
             # Stateless JSON mode pushes nothing, so a GET event stream would only stay open (and hold up

@@ -1,4 +1,4 @@
-"""One ASGI middleware per request: request id, body size limit, JSON access log, Prometheus metrics."""
+"""One ASGI middleware per request: request id, header and body size limits, JSON access log, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ HTTP_DURATION = Histogram(
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int = 16 * 1024) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,9 +60,13 @@ class RequestMiddleware:
                     raise HTTPException(413, f"request body too large: the limit is {limit} bytes")
             return message
 
+        header_bytes = sum(len(k) + len(v) for k, v in scope.get("headers", []))
         try:
             declared = headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+            if header_bytes > self.max_header_bytes:
+                detail = f"request headers too large ({header_bytes} bytes): the limit is {self.max_header_bytes} bytes"
+                await _plain_json(send_with_id, 431, detail)
+            elif declared is not None and declared.isdigit() and int(declared) > limit:
                 await _plain_json(send_with_id, 413, f"request body too large: the limit is {limit} bytes")
             else:
                 await self.app(scope, limited_receive, send_with_id)

@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from app.models import DESCRIPTION_MAX, TITLE_MAX
+from app.accounts import PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, normalize_email, password_problem
+from app.models import DESCRIPTION_MAX, EMAIL_MAX, TITLE_MAX
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 INT32_MAX = 2**31 - 1
 
 
-def _no_nul(value: str) -> str:
+def storable(value: str) -> str:
+    """Refuse text PostgreSQL cannot store: NUL characters and anything UTF-8 cannot encode (lone
+    UTF-16 surrogates such as "\\udfff", which JSON allows). Every text field uses this."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains a character UTF-8 cannot encode at position {exc.start} (a lone UTF-16 surrogate); "
+            "send valid Unicode text"
+        ) from None
     return value
 
 
-# PostgreSQL text cannot hold NUL; refuse it up front instead of failing in the database.
-SafeStr = Annotated[StrictStr, AfterValidator(_no_nul)]
+# The one text type for request bodies and MCP tool arguments (see storable).
+SafeStr = Annotated[StrictStr, AfterValidator(storable)]
 
 
 class Strict(BaseModel):
@@ -29,24 +47,43 @@ class Strict(BaseModel):
 
 
 class Credentials(Strict):
-    email: StrictStr = Field(min_length=3, max_length=254, examples=["ada@example.com"])
-    password: StrictStr = Field(min_length=8, max_length=72, examples=["correct horse battery"])
+    """Login: any password within bcrypt's limit (the policy applies when an account is created)."""
+
+    email: SafeStr = Field(
+        min_length=3,
+        max_length=EMAIL_MAX,
+        examples=["ada@example.com"],
+        # Documented for API clients and fuzzers; the validator (after NFKC) is what decides.
+        json_schema_extra={"pattern": r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"},
+    )
+    password: SafeStr = Field(min_length=1, max_length=PASSWORD_MAX_BYTES, examples=["correct horse battery"])
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not _EMAIL.match(value):
-            raise ValueError("must be an e-mail address like name@example.com")
-        return value
+        return normalize_email(value)
 
     @field_validator("password")
     @classmethod
     def _password(cls, value: str) -> str:
-        _no_nul(value)
-        if len(value.encode()) > 72:
-            raise ValueError("must be at most 72 bytes (bcrypt's limit)")
+        if len(value.encode()) > PASSWORD_MAX_BYTES:
+            raise ValueError(f"must be at most {PASSWORD_MAX_BYTES} bytes (bcrypt's limit)")
         return value
+
+
+class NewAccount(Credentials):
+    """Sign-up: the password must also pass the policy in app.accounts."""
+
+    password: SafeStr = Field(
+        min_length=PASSWORD_MIN_CHARS, max_length=PASSWORD_MAX_BYTES, examples=["correct horse battery"]
+    )
+
+    @model_validator(mode="after")
+    def _policy(self) -> NewAccount:
+        problem = password_problem(self.password, self.email)
+        if problem:
+            raise PydanticCustomError("password_policy", "password: {problem}", {"problem": problem})
+        return self
 
 
 class UserOut(BaseModel):
@@ -119,3 +156,19 @@ class MessageOut(BaseModel):
     tool_calls: list[dict[str, Any]]
     mode: str | None
     created_at: dt.datetime
+
+
+class ErrorOut(BaseModel):
+    """The one error body every route returns: a sentence naming the problem and the fix."""
+
+    detail: str
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    revision: str | None = None
+    detail: str | None = None

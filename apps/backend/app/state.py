@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from app.config import Settings
 from app.db import Database
 from app.security import PasswordHasher, TokenIssuer
+from app.throttle import LoginThrottle
 
 
 @dataclass
@@ -26,5 +27,6 @@ class AppState:
     tokens: TokenIssuer
     passwords: PasswordHasher
     mcp: MCPServer
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     readiness: Readiness = field(default_factory=Readiness)
     background: list[asyncio.Task[None]] = field(default_factory=list)

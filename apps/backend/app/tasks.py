@@ -17,6 +17,20 @@ STATUS_FILTERS: tuple[str, ...] = ("all", "pending", "completed")
 LIST_LIMIT_MAX = 500
 
 
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[dict[str, Any]]
+    total: int  # every task that matches, not only this page
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        """Where the next page starts, or None on the last page."""
+        end = self.offset + len(self.tasks)
+        return end if end < self.total else None
+
+
 class TaskNotFound(LookupError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} not found")
@@ -95,16 +109,28 @@ class TaskService:
     def get(self, task_id: int) -> dict[str, Any]:
         return task_to_dict(self._get(task_id))
 
-    def list(self, status: str = "all", limit: int = LIST_LIMIT_MAX) -> list[dict[str, Any]]:
+    def page(
+        self, status: str = "all", limit: int = LIST_LIMIT_MAX, offset: int = 0, search: str | None = None
+    ) -> TaskPage:
+        """Tasks in id order, `limit` of them from `offset`, with the true number that match.
+        `search` keeps titles containing every one of its words (case-insensitive)."""
         if status not in STATUS_FILTERS:
             raise TaskInvalid(f"status must be one of {', '.join(STATUS_FILTERS)} (got {status!r})")
-        query = select(Task).where(Task.user_id == self.user_id)
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            raise TaskInvalid(f"limit must be between 1 and {LIST_LIMIT_MAX} (got {limit})")
+        if not 0 <= offset <= INT32_MAX:
+            raise TaskInvalid(f"offset must be between 0 and {INT32_MAX} (got {offset})")
+        conditions = [Task.user_id == self.user_id]
         if status == "pending":
-            query = query.where(Task.completed.is_(False))
+            conditions.append(Task.completed.is_(False))
         elif status == "completed":
-            query = query.where(Task.completed.is_(True))
-        query = query.order_by(Task.id).limit(max(1, min(limit, LIST_LIMIT_MAX)))
-        return [task_to_dict(t) for t in self.session.scalars(query)]
+            conditions.append(Task.completed.is_(True))
+        for word in (search or "").split():
+            escaped = _no_nul("search", word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(Task.title.ilike(f"%{escaped}%", escape="\\"))
+        total = int(self.session.scalar(select(func.count()).select_from(Task).where(*conditions)) or 0)
+        rows = self.session.scalars(select(Task).where(*conditions).order_by(Task.id).offset(offset).limit(limit))
+        return TaskPage([task_to_dict(t) for t in rows], total, offset, limit)
 
     def add(self, title: str, description: str | None = None, due_date: str | dt.date | None = None) -> dict[str, Any]:
         task = Task(

@@ -109,7 +109,7 @@ _RULES: list[tuple[str, str]] = [
     (r"(?:hi|hello|hey|good (?:morning|afternoon|evening))(?: there)?", "help"),
     # rename
     (r"(?:rename|retitle|change|update|edit)\s+" + _REF + r"\s+(?:title\s+)?(?:to|as|into)\s+(.+)", "rename"),
-    (r"call\s+" + _REF + r"\s+(.+)", "rename_call"),
+    # No "call X Y" form: "call mom tomorrow" is a task, not a request to rename a task to "tomorrow".
     # uncomplete (before complete: 'mark 3 not done' contains 'done')
     (r"(?:mark|set|flag)\s+" + _REF + r"\s+(?:as\s+)?" + _NOT_DONE, "uncomplete"),
     (r"(?:uncomplete|reopen|re-open|undo|unmark|uncheck|untick)\s+" + _REF, "uncomplete"),
@@ -161,7 +161,7 @@ def parse_intent(message: str, today: dt.date) -> Intent:
             continue
         if kind == "help":
             return Intent(kind="help")
-        if kind in ("rename", "rename_call"):
+        if kind == "rename":
             ref = parse_ref(match.group(1))
             new_title = match.group(2).strip().strip("\"'").strip()
             if ref and new_title:

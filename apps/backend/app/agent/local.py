@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from app.agent.intents import HELP_TEXT, Intent, TaskRef, parse_intent
@@ -14,17 +15,57 @@ def _describe(task: dict[str, Any]) -> str:
     return f'#{task["id"]} "{task["title"]}"{due}'
 
 
-def _format_list(tasks: list[dict[str, Any]], status: str) -> str:
+CHAT_LIST_SHOWN = 100  # tasks written out in one reply; the total is always stated
+LOOKUP_PAGE = 500
+# Words that say nothing about which task is meant ("delete a" must not pick the task with an "a" in it).
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "with",
+        "from",
+        "by",
+        "is",
+        "it",
+        "this",
+        "that",
+        "task",
+        "item",
+        "todo",
+        "one",
+    ]
+)
+
+
+def _format_list(page: dict[str, Any], status: str) -> str:
     label = {"pending": "pending tasks", "completed": "completed tasks"}.get(status, "tasks")
-    if not tasks:
+    tasks: list[dict[str, Any]] = page["tasks"]
+    total = int(page.get("total", len(tasks)))
+    if not total:
         return (
             "Your list is empty. Add one with 'add buy milk tomorrow'." if status == "all" else f"You have no {label}."
         )
-    lines = [f"You have {len(tasks)} {label if len(tasks) != 1 else label[:-1]}:"]
+    lines = [f"You have {total} {label if total != 1 else label[:-1]}:"]
     for task in tasks:
         mark = "[x]" if task["completed"] else "[ ]"
         lines.append(f"{mark} {_describe(task)}")
+    if total > len(tasks):
+        lines.append(f"(showing the first {len(tasks)} of {total}; name a task or use its number to act on it)")
     return "\n".join(lines)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
 
 
 class LocalAgent:
@@ -55,44 +96,59 @@ class LocalAgent:
         return f"Added {_describe(result.data)}."
 
     async def _do_list(self, intent: Intent) -> str:
-        result = await self.toolbox.call("list_tasks", {"status": intent.status})
+        result = await self.toolbox.call("list_tasks", {"status": intent.status, "limit": CHAT_LIST_SHOWN})
         if not result.ok:
             return f"I couldn't read your list: {result.error}"
-        return _format_list(result.data["tasks"], intent.status)
+        return _format_list(result.data, intent.status)
 
-    async def _resolve(self, ref: TaskRef, prefer_completed: bool | None) -> tuple[int | None, str | None]:
-        """Turn a reference into a task id, or explain why it cannot (no match, several matches)."""
+    async def _candidates(self, search: str) -> tuple[list[dict[str, Any]], str | None]:
+        """Every task whose title contains all words of `search`, across all pages."""
+        found: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            args = {"status": "all", "search": search, "limit": LOOKUP_PAGE, "offset": offset}
+            result = await self.toolbox.call("list_tasks", args)
+            if not result.ok:
+                return [], f"I couldn't read your list: {result.error}"
+            found.extend(result.data["tasks"])
+            offset = result.data.get("next_offset")
+        return found, None
+
+    async def _resolve(self, ref: TaskRef) -> tuple[int | None, str | None]:
+        """Turn a reference into a task id only when it is unambiguous: an id, the whole title, or a
+        title holding every meaningful word of the reference as a whole word and no other task
+        doing so. Otherwise explain (no match, or the candidates to choose from)."""
         if ref.task_id is not None:
             return ref.task_id, None
-        words = (ref.words or "").lower()
-        result = await self.toolbox.call("list_tasks", {"status": "all"})
-        if not result.ok:
-            return None, f"I couldn't read your list: {result.error}"
-        tasks: list[dict[str, Any]] = result.data["tasks"]
-        exact = [t for t in tasks if t["title"].lower() == words]
-        matches = exact or [t for t in tasks if words in t["title"].lower()]
+        said = _words(ref.words or "")
+        meaningful = [w for w in said if w not in STOPWORDS and len(w) > 1]
+        tasks, problem = await self._candidates(" ".join(meaningful or said))
+        if problem:
+            return None, problem
+        exact = [t for t in tasks if _words(t["title"]) == said]
+        matches = exact or [t for t in tasks if meaningful and set(meaningful) <= set(_words(t["title"]))]
+        if len(matches) == 1:
+            return matches[0]["id"], None
         if not matches:
-            tokens = words.split()
-            matches = [t for t in tasks if tokens and all(tok in t["title"].lower() for tok in tokens)]
-        if len(matches) > 1 and prefer_completed is not None:
-            preferred = [t for t in matches if t["completed"] == prefer_completed]
-            matches = preferred or matches
-        if not matches:
-            return None, f"I couldn't find a task matching \"{ref.words}\". Say 'what's on my list' to see your tasks."
-        if len(matches) > 1:
-            options = ", ".join(_describe(t) for t in matches[:5])
+            near = f" Tasks containing it: {', '.join(_describe(t) for t in tasks[:5])}." if tasks else ""
             return (
                 None,
-                f'Several tasks match "{ref.words}": {options}. '
-                f"Which one? Use its number, e.g. 'mark {matches[0]['id']} done'.",
+                f'I couldn\'t find a task called "{ref.words}".{near} '
+                "Use the task's number (say 'what's on my list' to see them) or its full title.",
             )
-        return matches[0]["id"], None
+        options = ", ".join(_describe(t) for t in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        return (
+            None,
+            f'Several tasks match "{ref.words}": {options}{more}. '
+            f"Which one? Use its number, e.g. 'mark {matches[0]['id']} done'.",
+        )
 
     async def _act_on(
-        self, intent: Intent, tool: str, extra: dict[str, Any], prefer_completed: bool | None
+        self, intent: Intent, tool: str, extra: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, str | None]:
         assert intent.ref is not None
-        task_id, problem = await self._resolve(intent.ref, prefer_completed)
+        task_id, problem = await self._resolve(intent.ref)
         if task_id is None:
             return None, problem
         result = await self.toolbox.call(tool, {"task_id": task_id, **extra})
@@ -101,17 +157,17 @@ class LocalAgent:
         return result.data, None
 
     async def _do_complete(self, intent: Intent) -> str:
-        task, problem = await self._act_on(intent, "complete_task", {}, prefer_completed=False)
+        task, problem = await self._act_on(intent, "complete_task", {})
         return problem or f"Marked {_describe(task)} as done."  # type: ignore[arg-type]
 
     async def _do_uncomplete(self, intent: Intent) -> str:
-        task, problem = await self._act_on(intent, "update_task", {"completed": False}, prefer_completed=True)
+        task, problem = await self._act_on(intent, "update_task", {"completed": False})
         return problem or f"Marked {_describe(task)} as not done."  # type: ignore[arg-type]
 
     async def _do_delete(self, intent: Intent) -> str:
-        data, problem = await self._act_on(intent, "delete_task", {}, prefer_completed=None)
+        data, problem = await self._act_on(intent, "delete_task", {})
         return problem or f"Deleted {_describe(data['task'])}."  # type: ignore[index]
 
     async def _do_rename(self, intent: Intent) -> str:
-        task, problem = await self._act_on(intent, "update_task", {"title": intent.title}, prefer_completed=None)
+        task, problem = await self._act_on(intent, "update_task", {"title": intent.title})
         return problem or f'Renamed task #{task["id"]} to "{task["title"]}".'  # type: ignore[index]

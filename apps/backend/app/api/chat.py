@@ -10,13 +10,17 @@ from sqlalchemy import select
 from app.api.deps import Auth, app_state, signed_in
 from app.chat import INT32_MAX, ConversationNotFound, run_chat
 from app.models import Conversation, Message
-from app.schemas import ChatRequest, ChatResponse, ConversationOut, MessageOut
+from app.schemas import ChatRequest, ChatResponse, ConversationOut, ErrorOut, MessageOut
 
 router = APIRouter(prefix="/api", tags=["chat"])
 AuthDep = Annotated[Auth, Depends(signed_in)]
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={404: {"model": ErrorOut, "description": "no such conversation of yours"}},
+)
 async def chat(body: ChatRequest, request: Request, auth: AuthDep) -> Any:
     state = app_state(request)
     limit = state.settings.max_message_chars
@@ -47,7 +51,11 @@ def conversations(auth: AuthDep) -> Any:
     return [ConversationOut(id=c.id, title=c.title, created_at=c.created_at, updated_at=c.updated_at) for c in rows]
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    response_model=list[MessageOut],
+    responses={404: {"model": ErrorOut, "description": "no such conversation of yours"}},
+)
 def messages(conversation_id: Annotated[int, Path(ge=1, le=INT32_MAX)], auth: AuthDep) -> Any:
     owned = auth.session.scalar(
         select(Conversation.id).where(Conversation.id == conversation_id, Conversation.user_id == auth.user_id)
