@@ -50,8 +50,9 @@ runbook: setup engine ## preflight, then the whole runbook headless; prints wher
 test: setup engine ## the whole test suite: unit, app, images, chart, test bed, end to end
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lab: setup ## JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+lab: setup ## JupyterLab on the notebooks (as root too), on the first free port from 8888; prints the URL
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: setup ## sync notebooks/*.ipynb with their paired notebooks/*.py (edit either, then run this)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9]*.py
