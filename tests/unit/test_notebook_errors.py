@@ -1,0 +1,46 @@
+"""A known problem in a notebook cell reads as a short message (problem, causes, remedy), not a traceback; an
+unexpected exception keeps its traceback; either way the cell fails, so papermill stops there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run_cells(tmp_path: Path, *cells: str) -> list[str]:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, source)
+    with pytest.raises(pm.PapermillExecutionError):
+        pm.execute_notebook(str(source), str(out), kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert len(errors) == 1
+    return [ANSI.sub("", line) for line in errors[0]["traceback"]]
+
+
+def test_a_known_problem_is_a_short_message(tmp_path: Path) -> None:
+    lines = run_cells(tmp_path, "from todo_runbook import session",
+                      f"s = session.start('load', params={{'helth_requests': 3, 'outputs_dir': '{tmp_path}'}})")
+    text = "\n".join(lines)
+    assert "bad parameter: unknown parameter 'helth_requests'" in text and "health_requests" in text
+    assert "what to do:" in text
+    assert "Traceback" not in text and "File " not in text and "session.py" not in text
+    assert len(lines) <= 4
+
+
+def test_an_unexpected_error_keeps_its_traceback(tmp_path: Path) -> None:
+    lines = run_cells(tmp_path, "from todo_runbook import session",
+                      f"s = session.start('build', params={{'outputs_dir': '{tmp_path}'}})",
+                      "def inner():\n    raise ValueError('not a known problem')\ninner()")
+    text = "\n".join(lines)
+    assert "ValueError" in text and "not a known problem" in text and "inner" in text
