@@ -120,7 +120,8 @@ def test_chat_into_an_unknown_conversation_is_404(client: TestClient, user: User
 
 def _token(secret: str = JWT_SECRET, **claims: object) -> str:
     now = dt.datetime.now(dt.UTC)
-    payload = {"sub": "1", "iat": now, "exp": now + dt.timedelta(minutes=5), "iss": "todo-backend", **claims}
+    # Made when pytest collects, used maybe half an hour later in a full run: valid for a day, not minutes.
+    payload = {"sub": "1", "iat": now, "exp": now + dt.timedelta(days=1), "iss": "todo-backend", **claims}
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
