@@ -171,8 +171,14 @@ def demand_for(config: RunbookConfig, images: Mapping[str, str] | None = None) -
     """Render the chart as the deploy step will install it and add up its requests."""
     argv = ["helm", "template", config.release, str(config.path(config.chart)), "-n", config.namespace,
             *release_args(config, images or {})]
-    rendered = shell.run(argv, timeout=120, hint="the chart must render before it can be deployed").stdout
-    return demand_from_manifests(yaml.safe_load_all(rendered))
+    # Unmasked: the rendered Secret's values are parsed here, never recorded; masking would break the YAML.
+    rendered = shell.run(argv, timeout=120, hint="the chart must render before it can be deployed",
+                         mask_output=False).stdout
+    try:
+        return demand_from_manifests(yaml.safe_load_all(rendered))
+    except yaml.YAMLError as exc:
+        raise RunbookError(f"`helm template` of {config.chart} gave YAML that does not parse: {str(exc)[:300]}",
+                           "run the same `helm template` by hand and check the chart's templates") from exc
 
 
 def peak_need(config: RunbookConfig) -> tuple[int, int]:

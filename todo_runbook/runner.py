@@ -178,6 +178,8 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
                     f"{room.free_mem_bytes / 2**30:.2f} GiB are free")
     except RunbookError as exc:
         outcome.status, outcome.error = "failed", exc.as_dict()
+    except Exception as exc:  # a bug or an unforeseen answer: still a report that says where it stopped
+        outcome.status, outcome.error = "failed", error_dict(exc)
     outcome.seconds = timer.stop()
     store.record("preflight", result, status=outcome.status, error=outcome.error)
     say(f"preflight: {outcome.status}" + (f" — {outcome.error['problem']}" if outcome.error else ""))
