@@ -17,6 +17,7 @@ FRONTEND_LOCK := apps/frontend/package-lock.json
 STEPS ?=
 PARAMS ?=
 PYTEST_ARGS ?=
+LAB_PORT ?=
 
 .PHONY: help setup engine tools runbook test lab notebooks cheatsheet cluster-up cluster-down clean distclean
 
@@ -52,7 +53,7 @@ test: setup engine ## the whole test suite: unit, app, images, chart, test bed, 
 
 lab: setup ## JupyterLab on the notebooks (as root too), on the first free port from 8888; prints the URL
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 \
-		$(if $(filter 0,$(shell id -u)),--allow-root)
+		$(if $(LAB_PORT),--port=$(LAB_PORT)) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: setup ## sync notebooks/*.ipynb with their paired notebooks/*.py (edit either, then run this)
 	$(VENV)/bin/jupytext --sync notebooks/[0-9]*.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -15,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_make_lab_serves_the_notebooks_and_prints_its_url() -> None:
-    proc = subprocess.Popen(["make", "lab"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    with socket.socket() as sock:  # a port of its own: another server on 8888 must not answer for this one
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(["make", "lab", f"LAB_PORT={port}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     seen, url = "", None
     try:
@@ -30,7 +34,14 @@ def test_make_lab_serves_the_notebooks_and_prints_its_url() -> None:
             url = found.group(1) if found else None
         assert url, f"no URL printed; make lab said:\n{seen[-3000:]}"
         base, token = url.split("/lab?token=")
-        listing = urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=30).read().decode()
+        assert base.endswith(f":{port}"), url
+        listing = ""
+        for _ in range(20):  # the URL is logged as the server starts listening; give it a moment
+            try:
+                listing = urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=30).read().decode()
+                break
+            except OSError:
+                time.sleep(1)
         assert "01-build.ipynb" in listing and "06-teardown.ipynb" in listing
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
