@@ -19,8 +19,8 @@ def test_make_lab_serves_the_notebooks_and_prints_its_url() -> None:
     with socket.socket() as sock:  # a port of its own: another server on 8888 must not answer for this one
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen(["make", "lab", f"LAB_PORT={port}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(["make", "lab", f"LAB_PORT={port}"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen, url = "", None
     try:
         deadline = time.monotonic() + 120
