@@ -59,14 +59,12 @@ def test_ingress_routes_api_to_the_backend_unchanged(helm: Helm) -> None:
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "todo.local"
     paths = {p["path"]: p for p in rule["http"]["paths"]}
-    # The backend's own probe paths (outside /api) are routed to it exactly, so health is checked end to end.
-    assert list(paths) == ["/api", "/health", "/ready", "/"], (
+    assert list(paths) == ["/api", "/"], (
         "/api must come before / (longest prefix first, for readers and old controllers)"
     )
     services = {s["metadata"]["name"]: s for s in manifests.of_kind("Service")}
-    for path, component, kind in (("/api", "backend", "Prefix"), ("/health", "backend", "Exact"),
-                                  ("/ready", "backend", "Exact"), ("/", "frontend", "Prefix")):
-        assert paths[path]["pathType"] == kind
+    for path, component in (("/api", "backend"), ("/", "frontend")):
+        assert paths[path]["pathType"] == "Prefix"
         backend = paths[path]["backend"]["service"]
         service = services[backend["name"]]
         assert service["metadata"]["labels"]["app.kubernetes.io/component"] == component
@@ -78,8 +76,6 @@ def test_another_apps_probe_paths_and_variable_names_reach_the_pods(helm: Helm) 
     manifests = helm.render_profile("default", sets={"backend.app.healthPath": "/api/healthz",
                                                      "backend.app.readyPath": "/readyz",
                                                      "backend.app.envNames.jwt": "BETTER_AUTH_SECRET"})
-    (rule,) = manifests.one("Ingress")["spec"]["rules"]
-    assert [p["path"] for p in rule["http"]["paths"]] == ["/api", "/readyz", "/"]  # /api/healthz is under /api
     backend = next(d for d in manifests.of_kind("Deployment") if d["metadata"]["name"].endswith("-backend"))
     container = backend["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/api/healthz"
