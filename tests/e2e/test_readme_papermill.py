@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,13 @@ def test_the_readme_shows_the_papermill_example() -> None:
 
 @pytest.mark.node
 def test_a_loose_parameter_reaches_the_notebook(first_run, node_testbed, tmp_path: Path) -> None:
-    # The README's command, against this session's run folder, with a namespace that holds no release.
+    # The README's command, on a copy of this session's run folder (verify records its evidence there, and the
+    # other tests read the original), with a namespace that holds no release.
+    run_dir = tmp_path / "run"
+    shutil.copytree(first_run.run_dir, run_dir)
     out = tmp_path / "verify.ipynb"
     argv = [sys.executable, "-m", "papermill", str(REPO / "notebooks" / "04-verify.ipynb"), str(out),
-            "-p", "run_dir", str(first_run.run_dir), "-p", "namespace", "todo-app-absent",
+            "-p", "run_dir", str(run_dir), "-p", "namespace", "todo-app-absent",
             "-p", "headless", "True", "--cwd", str(REPO / "notebooks")]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env_for_testbed(node_testbed),
                           timeout=600)
