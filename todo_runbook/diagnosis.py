@@ -105,7 +105,8 @@ def _pod_rules(pod: Mapping[str, Any], events: list[Mapping[str, Any]]) -> list[
         terminated = (cs.get("state") or {}).get("terminated") or {}
         last = (cs.get("lastState") or {}).get("terminated") or {}
         reason = waiting.get("reason", "")
-        if reason == "CrashLoopBackOff":
+        # A command that cannot even start (RunContainerError) is restarted like one that exits: the same loop.
+        if reason in ("CrashLoopBackOff", "RunContainerError"):
             crash_looping = True
             exit_info = f" (last exit code {last.get('exitCode')}, {last.get('reason', 'no reason')})" if last else ""
             findings.append(Finding("crash_loop", ERROR, f"{name}/{cname}", f"container keeps crashing{exit_info}",

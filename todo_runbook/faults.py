@@ -110,16 +110,19 @@ def manifests(image: str) -> list[dict[str, Any]]:
 
 
 def node_image(kube: Kube, namespace: str) -> str:
-    """An image the node has: the release's backend image, else any image the node lists."""
-    for pod in kube.pods(namespace, "app.kubernetes.io/component=backend"):
-        for container in pod.get("spec", {}).get("containers") or []:
-            return str(container["image"])
+    """An image the node has: its pause image (the same everywhere), else the backend image, else any image."""
     names = [n for node in kube.plain(kube.core.list_node().items)
              for image in (node.get("status") or {}).get("images") or []
              for n in image.get("names") or [] if "@" not in n]
-    with_shell = [n for n in names if "pause" not in n]
-    if with_shell or names:
-        return str((with_shell or names)[0])
+    # The pause image is on every node and behaves the same everywhere (the app images may have no shell).
+    pauses = [n for n in names if "pause" in n]
+    if pauses:
+        return str(pauses[0])
+    for pod in kube.pods(namespace, "app.kubernetes.io/component=backend"):
+        for container in pod.get("spec", {}).get("containers") or []:
+            return str(container["image"])
+    if names:
+        return str(names[0])
     return "todo-runbook/pause:3.10"  # the test bed's sandbox image; any node has a pause image
 
 
