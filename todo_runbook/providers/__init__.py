@@ -38,8 +38,6 @@ REGISTRY: dict[str, Provider] = {
     m.name: cast(Provider, m) for m in (testbed, minikube, kind, context)
 }
 AUTO_FALLBACKS = ("minikube", "testbed")
-TESTBED_CONTEXT = testbed.CONTEXT
-testbed_facts = testbed.facts
 
 __all__ = ["REGISTRY", "ClusterTarget", "LoadOutcome", "Provider", "Say", "api_client", "default_kubeconfig",
            "get", "load_image", "probe", "resolve"]

@@ -169,8 +169,3 @@ def unreachable(kubeconfig: str, context: str, server: str, detail: str) -> Clus
 def no_need() -> tuple[int, int]:
     """Without a chart to render: the plan's default release (2+2 pods at 250m/256Mi, surge, PostgreSQL)."""
     return 1600, 2 * 2**30
-
-
-def docker_load_none(target: ClusterTarget, image: str) -> LoadOutcome:
-    """For clusters whose nodes pull: nothing is copied, and the evidence says so."""
-    return {"image": image, "method": target.load_method, "seconds": 0.0, "command": "", "skipped": True}
