@@ -74,6 +74,8 @@ class BuildResult:
     engine: str = ""
     bases_built: list[str] = field(default_factory=list)
     commands: list[dict[str, str]] = field(default_factory=list)
+    # the in-cluster PostgreSQL's image when the values run one (dev profile): a BaseChoice as a dict
+    database: dict[str, Any] = field(default_factory=dict)
 
     def tags(self) -> dict[str, str]:
         return {img.component: img.ref for img in self.images}
@@ -156,10 +158,23 @@ def choose_base(client: Any, name: str, bases: str, progress: Progress,
     return choice
 
 
-def postgres_image(config: RunbookConfig, progress: Progress = lambda _: None) -> base_choice.BaseChoice:
+def runs_database(config: RunbookConfig) -> bool:
+    """Whether the chosen values run the chart's own PostgreSQL (the dev profile does)."""
+    import yaml
+
+    enabled = False
+    for values_file in [config.path(config.chart) / "values.yaml", *config.profile_values_files()]:
+        if values_file.exists():
+            postgresql = (yaml.safe_load(values_file.read_text()) or {}).get("postgresql") or {}
+            enabled = bool(postgresql.get("enabled", enabled))
+    return enabled
+
+
+def postgres_image(config: RunbookConfig, progress: Progress = lambda _: None,
+                   client: Any = None) -> base_choice.BaseChoice:
     """The dev profile's PostgreSQL: the official image when pullable, the offline-built one otherwise."""
     notes: list[str] = []
-    return choose_base(docker_client(), "postgres", config.bases, progress, notes)
+    return choose_base(client or docker_client(), "postgres", config.bases, progress, notes)
 
 
 def _stream_build(client: Any, plan: dockerfile_args.ImageBuildPlan, tag: str, timeout: int,
@@ -267,6 +282,11 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> 
         else:
             build.smoke = SmokeResult(False, "", skipped=True, detail="smoke_run=false")
         result.images.append(build)
+    if runs_database(config):  # chosen with the bases, so the evidence names it and why
+        result.database = postgres_image(config, progress, client).as_dict()
+        if result.database["source"] == "pulled":
+            result.commands.append(shell.recorded(f"docker pull {result.database['image']}",
+                                                  "the in-cluster PostgreSQL's official image"))
     result.bases_built = notes
     result.commands[:0] = [shell.recorded(n, "build the offline base images") for n in notes]
     return result
