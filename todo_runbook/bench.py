@@ -16,23 +16,21 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import steps
 from .config import REPO_ROOT
 from .errors import RunbookError
-from .evidence import iso_now
+from .timing import iso_now
 
-STEPS = ("build", "load", "deploy", "teardown")
-# The recorded commands that do the step's work (not the cluster start, tool builds or base-image builds).
-RAW_WORK: Mapping[str, tuple[str, ...]] = {
-    "build": ("build the backend image", "build the frontend image"),
-    "load": ("make ",),
-    "deploy": ("install or upgrade the release",),
-    "teardown": ("remove the release", "stop the release's pods", "remove the namespace"),
-}
+# Every step but the ones with no raw-command counterpart (verify's checks, the AI prompts).
+STEPS = tuple(name for name in steps.names() if name not in ("verify", "aiops"))
+# Purposes of the recorded commands that do a step's work (not the cluster start, tool or base-image builds).
+WORK_PURPOSES = ("build the backend image", "build the frontend image", "make ", "install or upgrade the release",
+                 "remove the release", "stop the release's pods", "remove the namespace")
 
 
 class BenchError(RunbookError):
@@ -84,7 +82,7 @@ def raw_commands(run_dir: Path) -> list[str]:
             raise BenchError(f"the warm-up run recorded no {step} evidence ({path})",
                              f"see {run_dir}/run.log; `make runbook STEPS={','.join(STEPS)}` must pass first")
         for entry in (json.loads(path.read_text()).get("result") or {}).get("commands") or []:
-            if entry["purpose"].startswith(RAW_WORK[step]):
+            if entry["purpose"].startswith(WORK_PURPOSES):
                 if "***" in entry["command"]:
                     raise BenchError(f"the recorded {step} command carries a masked secret: {entry['command']}",
                                      "unset the secret (e.g. OPENAI_API_KEY) for the benchmark")
