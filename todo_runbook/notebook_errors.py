@@ -17,14 +17,17 @@ RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
 def short_message(error: RunbookError) -> list[str]:
-    """The lines shown instead of a traceback: the kind, the problem, the causes it chained, the remedy."""
+    """The lines shown instead of a traceback: the kind, the problem, the reasons that led to it (e.g. why
+    auto-detection chose a provider), the causes it chained, and the remedy phrased for the notebook."""
     lines = [f"{RED}{BOLD}{error.kind}{RESET}: {error.problem}"]
+    lines += [f"  because: {reason}" for reason in error.reasons]
     cause = error.__cause__
     while cause is not None:  # e.g. the command that failed under a StepFailedError
         lines.append(f"  because: {type(cause).__name__}: {str(cause).splitlines()[0][:300] if str(cause) else ''}")
         cause = cause.__cause__
-    if error.remedy:
-        lines.append(f"{BOLD}what to do{RESET}: {error.remedy}")
+    remedy = error.in_notebook or error.remedy
+    if remedy:
+        lines.append(f"{BOLD}what to do{RESET}: {remedy}")
     return lines
 
 

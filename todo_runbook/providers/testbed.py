@@ -10,6 +10,7 @@ from typing import Any
 from .. import shell
 from ..config import REPO_ROOT, RunbookConfig, cache_root
 from ..errors import ClusterUnreachableError, RunbookError
+from ..progress import phase
 from .base import ClusterTarget, LoadOutcome, Need, Say
 
 name = "testbed"
@@ -37,16 +38,23 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
     commands = []
     if not found:
         if not config.start_cluster or not prepare:
-            raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
-                                          "start it with `make cluster-up` (python -m testcluster up); "
-                                          "`todo-runbook run` starts it itself unless start_cluster=false")
+            raise ClusterUnreachableError(
+                "the offline test bed is not running (no cluster.json)",
+                "start it with `make cluster-up` (python -m testcluster up); "
+                "`todo-runbook run` starts it itself unless start_cluster=false",
+                reasons=[] if config.start_cluster else ["start_cluster is false, so the runbook does not start it"],
+                in_notebook="tick start_cluster in this notebook's controls and run this cell again (it then builds "
+                            "and starts the test bed: about 40 min the first time, a minute once cached), or choose "
+                            "provider minikube, kind or context for a cluster that is already running")
         repo = str(REPO_ROOT)
         # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
         say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
             "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
             f"40 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
+        phase(say, 1, 2, "test-bed stage", "build the pinned tools")
         built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
                           hint="see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
+        phase(say, 2, 2, "test-bed stage", "start the control plane and the node")
         up = shell.run([sys.executable, "-m", "testcluster", "up"], timeout=3600, cwd=repo,
                        hint="see $TODO_RUNBOOK_CACHE/testcluster/logs/; `python -m testcluster status`")
         reason += "; it was not running, so the runbook started it"
