@@ -64,6 +64,8 @@ def controls(names: list[str], config: RunbookConfig, apply: Apply) -> Any:
         meta, value = info[name], getattr(config, name)
         control = _control_for(widgets, name, meta, value)
         control.style.description_width = width
+        if meta["type"] == "bool":  # its name sits right of the box, after the label column: room for both
+            control.layout.width = f"calc({width} + {len(name) * 0.62 + 3:.1f}em)"
         control.tooltip = meta["help"]
         control.observe(_on_change(name, current, apply, message), names="value")
         control.add_class(f"todo-control-{name}")

@@ -42,7 +42,8 @@ class ProgressView(TextProgress):
         self.box = widgets.VBox([self.about, self.status, widgets.HBox([self.bar, self.count, self.elapsed]),
                                  widgets.HBox([self.steps, self.step_count]), self.log])
         self.box.add_class("todo-progress")
-        self.steps.layout.visibility = "hidden"
+        # Shown once there is something to show: a bar when the work has counts, the log once it has lines.
+        self.bar.layout.display = self.steps.layout.display = self.log.layout.display = "none"
         display(self.box)
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -60,16 +61,18 @@ class ProgressView(TextProgress):
             done, total = int(step[1]), int(step[2])
             self.steps.max, self.steps.value = total, done
             self.step_count.value = f"step {done} of {total}"
-            self.steps.layout.visibility = "visible"
+            self.steps.layout.display = ""
         self.status.value = f"<b>{html.escape(self.label)}</b>: {html.escape(line[:160])}"
         self.log.value = "\n".join(self.lines)
+        self.log.layout.display = ""
         self._tick()
 
     def phase(self, index: int, total: int, what: str, name: str = "") -> None:
         self.bar.max, self.bar.value = total, index - 1
+        self.bar.layout.display = ""
         self.count.value = counted(index, total, what, name)
         self.steps.value, self.step_count.value = 0, ""
-        self.steps.layout.visibility = "hidden"
+        self.steps.layout.display = "none"
         self(self.count.value)
 
     def __enter__(self) -> ProgressView:

@@ -26,7 +26,7 @@ def facts() -> dict[str, Any]:
 
 def available(config: RunbookConfig) -> tuple[bool, str]:
     # Always usable: it builds itself from Go modules when it is not there (slow the first time).
-    return True, "the offline test bed (built from source when missing)"
+    return True, "the offline test bed can always be used (it is built from source when missing)"
 
 
 def owns_context(context: str, config: RunbookConfig) -> bool:
