@@ -67,7 +67,3 @@ class TextProgress:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  tb: TracebackType | None) -> None:
         print(f"[{datetime.now():%H:%M:%S}] {ending(self.label, time.monotonic() - self.started, error)}", flush=True)
-
-
-def text_progress(label: str) -> Progress:
-    return TextProgress(label)
