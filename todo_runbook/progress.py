@@ -35,6 +35,15 @@ def phase(progress: Progress, index: int, total: int, what: str, name: str = "")
         progress(counted(index, total, what, name))
 
 
+def steps(progress: Progress, done: int, total: int, what: str, name: str = "") -> None:
+    """`done` of `total` smaller items finished inside the current phase (the widget's second bar)."""
+    counts = getattr(progress, "step", None)
+    if callable(counts):
+        counts(done, total, what, name)
+    else:
+        progress(counted(done, total, what, name))
+
+
 def ending(label: str, seconds: float, error: BaseException | None) -> str:
     """The last status line: "done in N s" or what failed."""
     if error is None:
@@ -59,6 +68,9 @@ class TextProgress:
 
     def phase(self, index: int, total: int, what: str, name: str = "") -> None:
         self(counted(index, total, what, name))
+
+    def step(self, done: int, total: int, what: str, name: str = "") -> None:
+        self(counted(done, total, what, name))
 
     def __enter__(self) -> TextProgress:
         self.started = time.monotonic()

@@ -58,10 +58,7 @@ class ProgressView(TextProgress):
                 handle.write(stamped + "\n")
         step = STEP_LINE.match(line)
         if step:
-            done, total = int(step[1]), int(step[2])
-            self.steps.max, self.steps.value = total, done
-            self.step_count.value = f"step {done} of {total}"
-            self.steps.layout.display = ""
+            self._show_step(int(step[1]), int(step[2]), "step", "")
         self.status.value = f"<b>{html.escape(self.label)}</b>: {html.escape(line[:160])}"
         self.log.value = "\n".join(self.lines)
         self.log.layout.display = ""
@@ -74,6 +71,15 @@ class ProgressView(TextProgress):
         self.steps.value, self.step_count.value = 0, ""
         self.steps.layout.display = "none"
         self(self.count.value)
+
+    def step(self, done: int, total: int, what: str, name: str = "") -> None:
+        self._show_step(done, total, what, name)
+        self(counted(done, total, what, name))
+
+    def _show_step(self, done: int, total: int, what: str, name: str) -> None:
+        self.steps.max, self.steps.value = total, done
+        self.step_count.value = counted(done, total, what, name)
+        self.steps.layout.display = ""
 
     def __enter__(self) -> ProgressView:
         self.started = time.monotonic()

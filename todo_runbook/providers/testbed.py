@@ -3,14 +3,19 @@ imported into its node's containerd."""
 
 from __future__ import annotations
 
+import collections
 import json
+import os
+import re
+import signal
+import subprocess
 import sys
 from typing import Any
 
 from .. import shell
 from ..config import REPO_ROOT, RunbookConfig, cache_root
-from ..errors import ClusterUnreachableError, RunbookError
-from ..progress import phase
+from ..errors import ClusterUnreachableError, CommandFailedError, RunbookError
+from ..progress import phase, steps
 from .base import ClusterTarget, LoadOutcome, Need, Say
 
 name = "testbed"
@@ -52,8 +57,7 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
             "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
             f"40 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
         phase(say, 1, 2, "test-bed stage", "build the pinned tools")
-        built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
-                          hint="see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
+        built = build_tools(say)
         phase(say, 2, 2, "test-bed stage", "start the control plane and the node")
         up = shell.run([sys.executable, "-m", "testcluster", "up"], timeout=3600, cwd=repo,
                        hint="see $TODO_RUNBOOK_CACHE/testcluster/logs/; `python -m testcluster status`")
@@ -63,7 +67,7 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
             raise ClusterUnreachableError("`python -m testcluster up` finished but wrote no cluster.json",
                                           "see $TODO_RUNBOOK_CACHE/testcluster/logs/ and "
                                           "`python -m testcluster status`")
-        commands = [shell.recorded(built.command, "build the test bed's pinned tools (cached by version)"),
+        commands = [shell.recorded(built, "build the test bed's pinned tools (cached by version)"),
                     shell.recorded(up.command, "start the offline test bed")]
     return ClusterTarget(name, reason, found.get("context", CONTEXT),
                          found.get("kubeconfig", str(cache_root() / "testcluster" / "kubeconfig")),
@@ -71,6 +75,42 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
                          load_method="containerd import (testcluster.images)", nodes=list(found.get("nodes", [])),
                          containerd_address=found.get("containerd_address", ""), commands=commands,
                          cluster_name="testbed")
+
+
+# `python -m testcluster build` says how many components it has, then one summary line per component.
+_TOTAL_LINE = re.compile(r"^build: (\d+) component")
+_DONE_LINE = re.compile(r"^  (\S+) \S+: \w+ in [\d.]+s")
+
+
+def build_tools(say: Say) -> str:
+    """`python -m testcluster build`, its lines streamed to `say` with "component i of n" counts. Interrupting
+    (the notebook's stop button) stops the whole build, Go compilers included. Returns the command line."""
+    argv = [sys.executable, "-m", "testcluster", "build"]
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    total, done = 0, 0
+    tail: collections.deque[str] = collections.deque(maxlen=25)
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            tail.append(line)
+            say(line)
+            if found := _TOTAL_LINE.match(line):
+                total = int(found[1])
+            elif (found := _DONE_LINE.match(line)) and total:
+                done += 1
+                steps(say, done, total, "component", found[1])
+        returncode = proc.wait()
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        raise
+    command = shell.command_line(argv)
+    if returncode != 0:
+        raise CommandFailedError(f"`{command}` failed (exit {returncode}): " + " | ".join(list(tail)[-5:]),
+                                 "see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
+    return command
 
 
 def grow_hint(config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
