@@ -110,7 +110,8 @@ def start(step: str, run_dir: str = "", params: dict[str, Any] | None = None, he
           loose: Mapping[str, Any] | None = None) -> Session:
     """Open (or, for the first step, create) the run and validate the parameters once. `loose` is the notebook's
     globals(): parameters papermill injected one by one join `params` (and win, as the later ones)."""
-    notebook_errors.install()  # from here on, a known problem in a cell reads as a message, not a traceback
+    # from here on, a known problem in a cell reads as a message, not a traceback
+    notebook_errors.install(interactive=not headless)
     params = {**(params or {}), **loose_parameters(loose or {})}
     defaults = RunbookConfig.from_sources(params or {}, saved={})
     store = open_run(run_dir, outputs_dir=defaults.path(defaults.outputs_dir), create=(step == "build" and not run_dir))

@@ -64,3 +64,10 @@ def test_no_cluster_shows_the_auto_detection_reasons_and_a_notebook_remedy(tmp_p
     assert "because: start_cluster is false" in text
     assert "what to do: tick start_cluster in this notebook's controls" in text
     assert "make cluster-up" not in text and "Traceback" not in text and "File " not in text
+
+    # the same problem under papermill (headless: no controls) gives the command-line remedy
+    lines = run_cells(tmp_path, "from todo_runbook import session",
+                      f"s = session.start('load', headless=True, params={{'start_cluster': False, "
+                      f"'outputs_dir': '{tmp_path}'}})", "s.cluster()")
+    headless = "\n".join(lines)
+    assert "because: start_cluster is false" in headless and "what to do: start it with `make cluster-up`" in headless
