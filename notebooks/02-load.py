@@ -61,7 +61,7 @@ from todo_runbook import load
 
 about = "copying each built image onto the cluster's nodes (seconds to a minute each)"
 with s.progress("load", about=about) as progress:
-    loaded = run_step(s.store, "load", load.load_images, target, s.config, s.built_images(), progress=progress)
+    loaded = run_step(s.store, "load", load.load_images, target, s.config, s.release_images(), progress=progress)
 tables.loads(loaded)
 
 # %% [markdown]

@@ -66,8 +66,9 @@ class RunbookConfig:
                                                  "(a Phase III app with main.py at the top: main:app)")
     backend_port: int = _param(8000, "port the backend listens on in its container")
     backend_health_path: str = _param("/health", "the backend's liveness path (answers 200 without a database); "
-                                                 "the chart's probes use it; verify asks for it under /api")
-    backend_ready_path: str = _param("/ready", "the backend's readiness path (probes; verify asks for it under /api)")
+                                                 "the chart's probes use it; the ingress routes it to the backend")
+    backend_ready_path: str = _param("/ready", "the backend's readiness path (probes; the ingress routes it to "
+                                                   "the backend)")
     backend_database_url_env: str = _param("DATABASE_URL", "environment variable the backend reads the database "
                                                             "URL from")
     backend_jwt_secret_env: str = _param("JWT_SECRET", "environment variable the backend reads the JWT secret from "
@@ -112,6 +113,9 @@ class RunbookConfig:
     # teardown
     remove_images: bool = _param(False, "teardown also removes the loaded/built images")
     stop_cluster: bool = _param(False, "teardown also stops the cluster (minikube stop / test bed down)")
+    teardown_grace_s: int = _param(2, "seconds the release's pods get to stop at teardown (their own grace period "
+                                      "and preStop sleep serve rolling updates; the data goes with the namespace); "
+                                      "-1 keeps their own")
     teardown_on_failure: bool = _param(True, "run the teardown step (when asked for) even after a step failed, "
                                              "so a failed run leaves no release behind; false keeps it for debugging")
     # success criteria (the plan's, or stricter)

@@ -35,6 +35,7 @@ EXPECTED_KINDS = {
         "Deployment",
         "Deployment",
         "Ingress",
+        "Ingress",
         "Pod",
         "Secret",
         "Service",
@@ -46,6 +47,7 @@ EXPECTED_KINDS = {
         "ConfigMap",
         "Deployment",
         "Deployment",
+        "Ingress",
         "Ingress",
         "PodDisruptionBudget",
         "PodDisruptionBudget",
@@ -67,6 +69,7 @@ EXPECTED_KINDS = {
         "Deployment",
         "HorizontalPodAutoscaler",
         "HorizontalPodAutoscaler",
+        "Ingress",
         "Ingress",
         "NetworkPolicy",
         "NetworkPolicy",
@@ -145,3 +148,17 @@ def test_everything_on_renders_hpa_pdb_and_network_policies(helm: Helm) -> None:
     assert len(manifests.of_kind("HorizontalPodAutoscaler")) == 2
     assert len(manifests.of_kind("PodDisruptionBudget")) == 2
     assert len(manifests.of_kind("NetworkPolicy")) == 2
+
+
+def test_the_database_image_is_the_official_one_unless_the_runbook_sets_another(helm3: Helm) -> None:
+    from todo_runbook.config import RunbookConfig
+    from todo_runbook.deploy import release_args
+
+    def database_image(manifests: Manifests) -> str:
+        return str(manifests.one("StatefulSet", "postgresql")["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    assert database_image(helm3.render_profile("dev")) == "postgres:15-bookworm"
+    args = release_args(RunbookConfig(profile="dev"), {"postgresql": "todo-runbook/postgres:15-bookworm"})
+    sets = dict(a.split("=", 1) for a in args if a.startswith("postgresql.image."))
+    assert sets == {"postgresql.image.repository": "todo-runbook/postgres", "postgresql.image.tag": "15-bookworm"}
+    assert database_image(helm3.render_profile("dev", sets=sets)) == "todo-runbook/postgres:15-bookworm"

@@ -53,7 +53,7 @@ def env_of(c: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_ingress_routes_api_to_the_backend_unchanged(helm: Helm) -> None:
     manifests = helm.render_profile("default")
-    ingress = manifests.one("Ingress")
+    ingress = manifests.one("Ingress", "ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert not ingress["metadata"].get("annotations"), "the chart needs no controller annotations (no rewrite-target)"
     (rule,) = ingress["spec"]["rules"]
@@ -81,6 +81,15 @@ def test_another_apps_probe_paths_and_variable_names_reach_the_pods(helm: Helm) 
     assert container["livenessProbe"]["httpGet"]["path"] == "/api/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert "BETTER_AUTH_SECRET" in env_of(container) and "JWT_SECRET" not in env_of(container)
+    # Only the probe path outside /api gets its own Exact route to the backend, ranked above the frontend's "/".
+    probes = manifests.one("Ingress", "ingress-probes")
+    (rule,) = probes["spec"]["rules"]
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [("/readyz", "Exact")]
+    assert rule["http"]["paths"][0]["backend"]["service"]["name"] == backend["metadata"]["name"]
+    assert int(probes["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.priority"]) > 100
+    under_api = helm.render_profile("default", sets={"backend.app.healthPath": "/api/healthz",
+                                                     "backend.app.readyPath": "/api/readyz"})
+    assert [i["metadata"]["name"] for i in under_api.of_kind("Ingress")] == ["todo-todo-app"]
 
 
 def test_rewrite_target_is_refused_with_a_clear_message(helm: Helm) -> None:
@@ -95,7 +104,7 @@ def test_ingress_values_are_honoured(helm: Helm) -> None:
     manifests = helm.render_profile(
         "default", sets={"ingress.className": "traefik", "ingress.host": "chat.example.org"}
     )
-    ingress = manifests.one("Ingress")
+    ingress = manifests.one("Ingress", "ingress")
     assert ingress["spec"]["ingressClassName"] == "traefik"
     assert ingress["spec"]["rules"][0]["host"] == "chat.example.org"
     disabled = helm.render_profile("default", sets={"ingress.enabled": False})
