@@ -28,7 +28,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: start a new run
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -39,6 +39,7 @@ from todo_runbook.steps import run_step
 
 s = session.start("build", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
+s.parameters()
 
 # %%
 s.controls(["smoke_run", "build_in_minikube"])
@@ -46,12 +47,18 @@ s.controls(["smoke_run", "build_in_minikube"])
 # %% [markdown]
 # ## Build
 #
-# The build log streams below (a live widget in JupyterLab, plain lines under papermill).
+# Two images, one after the other, each smoke-run when `smoke_run` is on. The first build on a machine takes
+# minutes (base images, `pip install`, `npm ci`, `next build`); later ones come from Docker's cache in seconds.
+# Below: a progress bar with "image 1 of 2" and the build's own steps, the elapsed time, the newest log
+# lines (the whole log is in the run folder), and at the end "done in N s" or what failed.
 
 # %%
 from todo_runbook import build
 
-built = run_step(s.store, "build", build.build_images, s.config, progress=s.progress("build"))
+about = ("building 2 images (backend, then frontend) with the Docker engine: minutes the first time on this "
+         "machine, seconds when the layers are cached")
+with s.progress("build", about=about) as progress:
+    built = run_step(s.store, "build", build.build_images, s.config, progress=progress)
 
 # %% [markdown]
 # ## Results against the budgets
@@ -74,3 +81,9 @@ fig = plots.image_sizes(s.store.result("build"), budgets)
 # %%
 print(f"evidence: {s.store.path('build')}")
 print(tables.commands(s.store.result("build")))
+
+# %% [markdown]
+# ## Next
+
+# %%
+s.next_step()

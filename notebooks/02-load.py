@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: continue the latest run (outputs/LATEST)
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -37,9 +37,17 @@ from todo_runbook.steps import run_step
 
 s = session.start("load", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
+s.parameters()
 
 # %% [markdown]
 # ## Which cluster, and why
+#
+# `provider=auto` takes the current kube context when it answers, else minikube when it is installed, else the
+# offline test bed. A cluster that is not running is started when `start_cluster` is ticked; the test bed's first
+# build compiles Kubernetes from source (about 40 minutes on 2 cores), and the cell says so before it begins.
+
+# %%
+s.controls(["provider", "start_cluster"])
 
 # %%
 target = s.cluster()
@@ -51,7 +59,9 @@ summaries.cluster(target)
 # %%
 from todo_runbook import load
 
-loaded = run_step(s.store, "load", load.load_images, target, s.config, s.release_images(), progress=s.progress("load"))
+about = "copying each built image onto the cluster's nodes (seconds to a minute each)"
+with s.progress("load", about=about) as progress:
+    loaded = run_step(s.store, "load", load.load_images, target, s.config, s.release_images(), progress=progress)
 tables.loads(loaded)
 
 # %% [markdown]
@@ -63,3 +73,9 @@ tables.loads(loaded)
 # %%
 print(f"evidence: {s.store.path('load')}")
 print(tables.commands(s.store.result("load")))
+
+# %% [markdown]
+# ## Next
+
+# %%
+s.next_step()

@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: continue the latest run (outputs/LATEST)
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -37,6 +37,7 @@ from todo_runbook.steps import run_step
 
 s = session.start("deploy", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
+s.parameters()
 
 # %%
 s.controls(["profile", "backend_replicas", "frontend_replicas"])
@@ -82,3 +83,9 @@ print(yaml.safe_dump(release.values, sort_keys=False))
 # %%
 print(f"evidence: {s.store.path('deploy')}")
 print(tables.commands(s.store.result("deploy")))
+
+# %% [markdown]
+# ## Next
+
+# %%
+s.next_step()

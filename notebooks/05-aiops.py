@@ -33,7 +33,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: continue the latest run (outputs/LATEST)
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -44,6 +44,7 @@ from todo_runbook.steps import run_step
 
 s = session.start("aiops", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
+s.parameters()
 
 # %%
 s.controls(["aiops_allow_mutating"])
@@ -72,3 +73,9 @@ aiops_view.show(ai)
 # %%
 print(f"evidence: {s.store.path('aiops')}")
 print(tables.commands(s.store.result("aiops")))
+
+# %% [markdown]
+# ## Next
+
+# %%
+s.next_step()

@@ -25,7 +25,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: continue the latest run (outputs/LATEST)
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -36,6 +36,7 @@ from todo_runbook.steps import run_step
 
 s = session.start("teardown", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
+s.parameters()
 
 # %%
 s.controls(["remove_images", "stop_cluster"])
@@ -63,3 +64,9 @@ tables.criteria(s.criteria_so_far())
 # %%
 print(f"evidence: {s.store.path('teardown')}")
 print(tables.commands(s.store.result("teardown")))
+
+# %% [markdown]
+# ## Next
+
+# %%
+s.next_step()

@@ -21,7 +21,7 @@ from dockerfiles import build_args as dockerfile_args
 from . import providers, shell
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
-from .progress import Progress
+from .progress import Progress, phase
 from .timing import Timer
 
 BASES_SCRIPT = REPO_ROOT / "dockerfiles" / "bases" / "build_bases.py"
@@ -285,7 +285,9 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> 
         result.commands.append(shell.recorded(f"eval $(minikube -p {config.minikube_profile} docker-env)",
                                               "point docker at minikube's daemon: no load step needed"))
     notes: list[str] = []
-    for component in ("backend", "frontend"):
+    components = ("backend", "frontend")
+    for index, component in enumerate(components, start=1):
+        phase(progress, index, len(components), "image", component)
         build = build_one(client, component, config, progress, notes)
         result.commands.append(shell.recorded(build.command, f"build the {component} image"))
         if config.smoke_run:

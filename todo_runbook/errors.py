@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RunbookError(Exception):
-    """Base class: `problem` says what is wrong, `remedy` what to do about it."""
+    """Base class: `problem` says what is wrong, `remedy` what to do about it (on the command line).
+
+    `reasons` is the chain that led here (e.g. why auto-detection chose this provider); `in_notebook` is the
+    remedy phrased for a person in JupyterLab (which control or parameter to change, which notebook to run).
+    """
 
     kind = "runbook error"
 
-    def __init__(self, problem: str, remedy: str = "") -> None:
+    def __init__(self, problem: str, remedy: str = "", *, reasons: Sequence[str] = (), in_notebook: str = "") -> None:
         self.problem = problem
         self.remedy = remedy
+        self.reasons = list(reasons)
+        self.in_notebook = in_notebook
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
+        lines = [self.problem, *(f"  because: {reason}" for reason in self.reasons)]
         if self.remedy:
-            return f"{self.problem}\n  what to do: {self.remedy}"
-        return self.problem
+            lines.append(f"  what to do: {self.remedy}")
+        return "\n".join(lines)
+
+    def explained(self, reasons: Sequence[str], in_notebook: str = "") -> RunbookError:
+        """The same error with the reasons that led to it (and a notebook remedy) added; returns self."""
+        self.reasons = [*reasons, *self.reasons]
+        self.in_notebook = self.in_notebook or in_notebook
+        self.args = (self.__str__(),)
+        return self
 
     def as_dict(self) -> dict[str, str]:
-        return {"type": type(self).__name__, "kind": self.kind, "problem": self.problem, "remedy": self.remedy}
+        out = {"type": type(self).__name__, "kind": self.kind, "problem": self.problem, "remedy": self.remedy}
+        if self.reasons:
+            out["because"] = "; ".join(self.reasons)
+        return out
 
 
 class ConfigError(RunbookError):

@@ -37,6 +37,8 @@ def image_sizes(build: Mapping[str, Any], budgets: Mapping[str, float]) -> Figur
             ax_size.annotate(f"budget {budgets[name]:g}", (i, budgets[name]), textcoords="offset points",
                              xytext=(0, 3), ha="center", fontsize=8)
         ax_size.annotate(f"{sizes[i]:.0f} MB", (i, sizes[i] / 2), ha="center", color="white", fontsize=9)
+    # Headroom above the tallest bar or budget, so the labels over them stay clear of the title.
+    ax_size.set_ylim(0, max([*sizes, *(budgets.get(n, 0) for n in names)]) * 1.22)
     ax_size.set_ylabel("image size (MB)")
     ax_size.set_title("image size vs budget")
     times = [img["seconds"] for img in images]
@@ -44,6 +46,7 @@ def image_sizes(build: Mapping[str, Any], budgets: Mapping[str, float]) -> Figur
     ax_time.bar(names, times, color="#6baed6")
     for i, label in enumerate(hits):
         ax_time.annotate(label, (i, times[i]), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
+    ax_time.set_ylim(0, max(times) * 1.22 if max(times) > 0 else 1)
     ax_time.set_ylabel("build time (s)")
     ax_time.set_title("build time (cache hits)")
     fig.tight_layout()

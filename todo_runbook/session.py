@@ -7,14 +7,14 @@ the cluster, and widgets that never block a headless run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from . import criteria, notebook_errors, steps
+from . import criteria, notebook_controls, notebook_errors, steps
 from .config import RunbookConfig
-from .errors import ConfigError
 from .evidence import EvidenceStore, open_run
-from .progress import Progress, make_progress
+from .progress import TextProgress
 from .providers import ClusterTarget, resolve
 
 
@@ -25,11 +25,15 @@ class Session:
     store: EvidenceStore
     headless: bool
 
-    def progress(self, label: str = "") -> Progress:
-        return make_progress(label or self.step, self.headless)
+    def progress(self, label: str = "", about: str = "") -> TextProgress:
+        """A reporter for long work, used as `with s.progress("build", about=...) as progress:`; the full log
+        goes to the run folder's logs/<label>.log."""
+        label = label or self.step
+        return make_progress(label, self.headless, about=about, log_file=self.store.run_dir / "logs" / f"{label}.log")
 
     def cluster(self) -> ClusterTarget:
-        """The cluster this run uses: as the runner's preflight (or an earlier notebook) resolved it."""
+        """The cluster this run uses: as the runner's preflight (or an earlier notebook) resolved it. Otherwise
+        it is resolved now, live: a provider that must start (or first build) its cluster says so before."""
         for step in ("preflight", "cluster"):
             if self.store.has(step):
                 data = self.store.result(step).get("cluster") if step == "preflight" else self.store.result(step)
@@ -37,7 +41,11 @@ class Session:
                     return ClusterTarget.from_dict(data)
         from . import capacity
 
-        target = resolve(self.config, need=lambda: capacity.peak_need(self.config))
+        about = (f"finding the cluster (provider={self.config.provider}); starting one when it is not running "
+                 f"(start_cluster={str(self.config.start_cluster).lower()}) can take minutes, and the offline "
+                 "test bed's first build about 40 min: it says so before it begins")
+        with self.progress("cluster", about=about) as say:
+            target = resolve(self.config, say=say, need=lambda: capacity.peak_need(self.config))
         self.store.record("cluster", target)
         return target
 
@@ -56,44 +64,43 @@ class Session:
         return criteria.evaluate(self.config, self.store.all(), recorded)
 
     def controls(self, names: list[str]) -> Any:
-        """Widgets for a few parameters (interactive only). Changing one updates self.config at once;
-        nothing waits for input, so a headless run goes straight on with the parameters it was given."""
+        """Controls for a few parameters (interactive only), each with its help. A change is validated and saved
+        in the run's config.json, so the cells below and the later notebooks use it; nothing waits for input,
+        so a headless run goes straight on with the parameters it was given."""
         if self.headless:
             return None
         try:
-            import ipywidgets as widgets
+            return notebook_controls.controls(names, self.config, self._apply)
         except ImportError:
             return None
-        info = RunbookConfig.describe()
-        boxes = []
-        message = widgets.HTML()
-        for name in names:
-            meta, value = info[name], getattr(self.config, name)
-            if meta.get("choices"):
-                w = widgets.Dropdown(options=list(meta["choices"]), value=value, description=name)
-            elif meta["type"] == "bool":
-                w = widgets.Checkbox(value=value, description=name)
-            elif meta["type"] == "int":
-                w = widgets.BoundedIntText(value=value, min=0, max=100000, description=name)
-            elif meta["type"] == "float":
-                w = widgets.FloatText(value=value, description=name)
-            else:
-                w = widgets.Text(value=str(value), description=name)
-            w.style.description_width = "180px"
-            w.observe(self._on_change(name, message), names="value")
-            boxes.append(w)
-        return widgets.VBox([*boxes, message])
 
-    def _on_change(self, name: str, message: Any) -> Any:
-        def handler(change: dict[str, Any]) -> None:
-            try:
-                updated = replace(self.config, **{name: change["new"]})
-                updated.validate()
-                self.config = updated
-                message.value = f"<span style='color:green'>{name} = {change['new']!r}; re-run the next cell</span>"
-            except ConfigError as exc:
-                message.value = f"<span style='color:red'>{exc}</span>"
-        return handler
+    def _apply(self, config: RunbookConfig) -> str:
+        self.config = config
+        self.store.save_config(config)
+        return str(self.store.run_dir / "config.json")
+
+    def parameters(self) -> Any:
+        """This step's parameters with their values and help, as a collapsed table."""
+        from IPython.display import HTML
+
+        return HTML(notebook_controls.parameter_table(self.step, self.config))
+
+    def next_step(self) -> Any:
+        """The link to the next notebook and what it will do."""
+        from IPython.display import Markdown
+
+        return Markdown(notebook_controls.next_step(self.step))
+
+
+def make_progress(label: str, headless: bool, about: str = "", log_file: Path | None = None) -> TextProgress:
+    """Plain lines headless (or without ipywidgets), else the live widget (progress_view.py)."""
+    if not headless:
+        try:
+            from .progress_view import ProgressView
+        except ImportError:  # ipywidgets missing: plain lines still tell the story
+            return TextProgress(label, about)
+        return ProgressView(label, about=about, log_file=log_file)
+    return TextProgress(label, about)
 
 
 def loose_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,7 +115,8 @@ def start(step: str, run_dir: str = "", params: dict[str, Any] | None = None, he
           loose: Mapping[str, Any] | None = None) -> Session:
     """Open (or, for the first step, create) the run and validate the parameters once. `loose` is the notebook's
     globals(): parameters papermill injected one by one join `params` (and win, as the later ones)."""
-    notebook_errors.install()  # from here on, a known problem in a cell reads as a message, not a traceback
+    # from here on, a known problem in a cell reads as a message, not a traceback
+    notebook_errors.install(interactive=not headless)
     params = {**(params or {}), **loose_parameters(loose or {})}
     defaults = RunbookConfig.from_sources(params or {}, saved={})
     store = open_run(run_dir, outputs_dir=defaults.path(defaults.outputs_dir), create=(step == "build" and not run_dir))

@@ -26,6 +26,8 @@ class Step:
     needs_cluster: bool
     tools: tuple[str, ...]  # CLIs preflight checks before the run
     uses_provider_cli: bool = False  # also needs the provider's CLI (minikube, kind) to load, deploy or clean up
+    purpose: str = ""  # what its notebook does, for the link at the end of the notebook before it
+    parameters: tuple[str, ...] = ()  # the parameters its notebook reads: the table at the notebook's top
 
     @property
     def module(self) -> str:
@@ -43,15 +45,33 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("build", "01-build.ipynb", build.build_images, needs_cluster=False, tools=("docker",)),
+    Step("build", "01-build.ipynb", build.build_images, needs_cluster=False, tools=("docker",),
+         purpose="builds the backend and frontend images and measures them against their budgets",
+         parameters=("smoke_run", "build_in_minikube", "bases", "base_python", "base_node", "backend_image",
+                     "frontend_image", "image_tag", "build_timeout_s", "max_backend_image_mb",
+                     "max_frontend_image_mb")),
     Step("load", "02-load.ipynb", load.load_images, needs_cluster=True, tools=("docker", "kubectl"),
-         uses_provider_cli=True),
+         uses_provider_cli=True,
+         purpose="picks the cluster (and says why) and puts the built images on its nodes, without a registry",
+         parameters=("provider", "start_cluster", "kube_context", "kubeconfig", "minikube_profile", "kind_cluster",
+                     "build_in_minikube")),
     Step("deploy", "03-deploy.ipynb", deploy.install, needs_cluster=True, tools=("helm", "kubectl"),
-         uses_provider_cli=True),
-    Step("verify", "04-verify.ipynb", verify.verify, needs_cluster=True, tools=("helm", "kubectl")),
-    Step("aiops", "05-aiops.ipynb", aiops.run_aiops, needs_cluster=True, tools=("kubectl",)),
+         uses_provider_cli=True,
+         purpose="checks that the release fits the cluster, then installs it with Helm and times it",
+         parameters=("profile", "backend_replicas", "frontend_replicas", "release", "namespace", "values_files",
+                     "ingress_host", "deploy_timeout_s", "max_deploy_s")),
+    Step("verify", "04-verify.ipynb", verify.verify, needs_cluster=True, tools=("helm", "kubectl"),
+         purpose="measures pods, Services, HTTP through the ingress, latency, a rolling update and a pod kill",
+         parameters=("health_requests", "rolling_update", "kill_pod", "metrics_interval_s", "backend_replicas",
+                     "frontend_replicas", "max_pod_start_s", "max_health_p95_ms", "max_failed_requests_rolling",
+                     "max_recovery_s")),
+    Step("aiops", "05-aiops.ipynb", aiops.run_aiops, needs_cluster=True, tools=("kubectl",),
+         purpose="asks the AI operations tools about the release and diagnoses injected faults",
+         parameters=("aiops_allow_mutating", "aiops_tools", "aiops_timeout_s", "aiops_llm_provider", "aiops_model",
+                     "aiops_llm_base_url", "kagent_agent")),
     Step("teardown", "06-teardown.ipynb", teardown.teardown, needs_cluster=True, tools=("helm", "kubectl"),
-         uses_provider_cli=True),
+         uses_provider_cli=True, purpose="removes the release and proves that nothing of it is left",
+         parameters=("remove_images", "stop_cluster", "teardown_on_failure", "release", "namespace")),
 )
 BY_NAME = {step.name: step for step in STEPS}
 

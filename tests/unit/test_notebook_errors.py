@@ -44,3 +44,30 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path: Path) -> None:
                       "def inner():\n    raise ValueError('not a known problem')\ninner()")
     text = "\n".join(lines)
     assert "ValueError" in text and "not a known problem" in text and "inner" in text
+
+
+def test_no_cluster_shows_the_auto_detection_reasons_and_a_notebook_remedy(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # No kube context can answer (an empty kubeconfig) and no test bed is known (a cache of its own), so whatever
+    # runs elsewhere on this machine does not interfere.
+    kubeconfig = tmp_path / "empty-kubeconfig"
+    kubeconfig.write_text("")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("TODO_RUNBOOK_CACHE", str(tmp_path / "cache"))
+    lines = run_cells(tmp_path, "from todo_runbook import session",
+                      f"s = session.start('load', params={{'start_cluster': False, 'outputs_dir': '{tmp_path}'}})",
+                      "s.cluster()")
+    text = "\n".join(lines)
+    assert "cluster unreachable: the offline test bed is not running" in text
+    assert "because: auto-detection chose provider 'testbed'" in text
+    assert "because: no kube context answers" in text and "minikube" in text
+    assert "because: start_cluster is false" in text
+    assert "what to do: tick start_cluster in this notebook's controls" in text
+    assert "make cluster-up" not in text and "Traceback" not in text and "File " not in text
+
+    # the same problem under papermill (headless: no controls) gives the command-line remedy
+    lines = run_cells(tmp_path, "from todo_runbook import session",
+                      f"s = session.start('load', headless=True, params={{'start_cluster': False, "
+                      f"'outputs_dir': '{tmp_path}'}})", "s.cluster()")
+    headless = "\n".join(lines)
+    assert "because: start_cluster is false" in headless and "what to do: start it with `make cluster-up`" in headless

@@ -31,3 +31,16 @@ def test_over_budget_images_are_drawn_red():
     bars = fig.axes[0].patches
     assert bars[0].get_facecolor()[:3] != bars[1].get_facecolor()[:3]
     plots.to_base64_png(fig)
+
+
+def test_labels_over_the_bars_stay_clear_of_the_titles():
+    build = samples.build()
+    for image in build["images"]:  # the tallest bar right at its budget: the label sits highest
+        image["size_mb"] = 500.0
+    fig = plots.image_sizes(build, {"backend": 500, "frontend": 500})
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:  # each label inside its plot area: below the top edge, so never into the title above it
+        top = ax.get_window_extent(renderer).y1
+        for text in ax.texts:
+            assert text.get_window_extent(renderer).y1 <= top, (text.get_text(), ax.get_title())
+    plots.to_base64_png(fig)

@@ -50,3 +50,16 @@ def test_headless_lines_say_the_same(capsys: pytest.CaptureFixture[str]) -> None
     lines: list[str] = []
     phase(lines.append, 2, 2, "image", "frontend")  # a plain callable still hears about the count
     assert lines == ["image 2 of 2: frontend"]
+
+
+def test_smaller_items_inside_a_phase_count_on_the_second_bar() -> None:
+    from todo_runbook.progress import steps
+
+    with ProgressView("cluster") as view:
+        phase(view, 1, 2, "test-bed stage", "build the pinned tools")
+        steps(view, 3, 9, "component", "etcd")
+        assert (view.steps.value, view.steps.max) == (3, 9) and view.step_count.value == "component 3 of 9: etcd"
+        assert view.log.value.splitlines()[-1].endswith("component 3 of 9: etcd")
+    lines: list[str] = []
+    steps(lines.append, 4, 9, "component", "kwok")
+    assert lines == ["component 4 of 9: kwok"]

@@ -22,12 +22,42 @@ def test_controls_never_appear_headless_and_validate_when_interactive(tmp_path):
     assert s.controls(["backend_replicas"]) is None
     s.headless = False
     box = s.controls(["backend_replicas", "namespace", "profile"])
-    replicas, namespace, profile, message = box.children
+    *rows, message = box.children
+    (replicas, replicas_help), (namespace, _), (profile, _) = (row.children for row in rows)
+    assert "keeps the API up during a rolling update" in replicas_help.value  # config.py's help, shown
     replicas.value = 3
-    assert s.config.backend_replicas == 3 and "re-run the next cell" in message.value
+    assert s.config.backend_replicas == 3 and "saved in" in message.value
     namespace.value = "Not_Valid"
     assert s.config.namespace == "todo" and "not a valid Kubernetes name" in message.value
     assert list(profile.options) == ["dev", "prod"]
+    # the choice is in the run's configuration: the next notebook (a new kernel) starts with it
+    later = session.start("verify", params={"outputs_dir": str(tmp_path)}, headless=True)
+    assert later.store.run_dir == s.store.run_dir and later.config.backend_replicas == 3
+    assert later.config.namespace == "todo"
+
+
+def test_labels_fit_their_longest_parameter_name():
+    from todo_runbook import notebook_controls
+
+    short, long = notebook_controls.label_width(["kill_pod"]), notebook_controls.label_width(["build_in_minikube"])
+    assert float(long.removesuffix("em")) > float(short.removesuffix("em"))
+    assert float(long.removesuffix("em")) * 16 >= len("build_in_minikube") * 9  # ~9 px a character at 16 px/em
+
+
+def test_every_step_lists_real_parameters_and_links_to_the_next(tmp_path):
+    from todo_runbook import notebook_controls, steps
+    from todo_runbook.config import RunbookConfig
+
+    config = RunbookConfig(backend_replicas=4)
+    for name in steps.names():
+        table = notebook_controls.parameter_table(name, config)
+        assert table.startswith("<details") and "</table>" in table
+        assert steps.BY_NAME[name].purpose and steps.BY_NAME[name].parameters
+        for parameter in steps.BY_NAME[name].parameters:
+            assert f"<code>{parameter}</code>" in table
+    assert "<b>4</b>" in notebook_controls.parameter_table("deploy", config)  # a changed value stands out
+    assert "[02-load.ipynb](02-load.ipynb)" in notebook_controls.next_step("build")
+    assert "last step" in notebook_controls.next_step("teardown")
 
 
 def test_the_release_runs_the_database_image_the_build_step_chose(tmp_path):

@@ -15,7 +15,7 @@ from typing import cast
 
 from .. import shell
 from ..config import RunbookConfig
-from ..errors import ConfigError, ToolMissingError
+from ..errors import ConfigError, RunbookError, ToolMissingError
 from . import context, kind, minikube, testbed
 from .base import (
     ClusterTarget,
@@ -58,19 +58,25 @@ def provider_of_context(ctx: str, config: RunbookConfig) -> str:
     return next(name for name, p in REGISTRY.items() if p.owns_context(ctx, config))
 
 
-def _auto(config: RunbookConfig, kubeconfig: str) -> tuple[str, str, RunbookConfig]:
+def _auto(config: RunbookConfig, kubeconfig: str) -> tuple[str, list[str], RunbookConfig]:
+    """The provider auto-detection picks, the reasons for it (in order), and the config it implies."""
     ctx = config.kube_context or current_context(kubeconfig)
     answers, _, detail = probe(kubeconfig, ctx) if ctx else (False, "", "no current context")
     if answers:
         config = replace(config, kube_context=ctx, kubeconfig=kubeconfig)
-        return provider_of_context(ctx, config), f"auto: the current kube context '{ctx}' answers", config
+        return provider_of_context(ctx, config), [f"the current kube context '{ctx}' answers"], config
     reasons = [f"no kube context answers ({detail})"]
     for name in AUTO_FALLBACKS:
         usable, why = REGISTRY[name].available(config)
-        if usable:
-            return name, f"auto: {'; '.join(reasons)}; {why}", config
         reasons.append(why)
-    raise ConfigError("auto-detection found no cluster: " + "; ".join(reasons), "pass provider=NAME")
+        if usable:
+            return name, reasons, config
+    raise ConfigError("auto-detection found no cluster", "pass provider=NAME", reasons=reasons,
+                      in_notebook=PICK_PROVIDER_IN_NOTEBOOK)
+
+
+PICK_PROVIDER_IN_NOTEBOOK = ("choose a provider in this notebook's controls (minikube, kind, context: a running "
+                             "cluster; testbed: the offline one) and run this cell again")
 
 
 def resolve(config: RunbookConfig, *, prepare: bool = True, say: Say = quiet, need: Need = no_need) -> ClusterTarget:
@@ -78,15 +84,22 @@ def resolve(config: RunbookConfig, *, prepare: bool = True, say: Say = quiet, ne
     add-ons; `say` hears about waits that take long; `need` sizes a cluster the provider creates."""
     kubeconfig = config.kubeconfig or default_kubeconfig()
     if config.provider == "auto":
-        name, reason, config = _auto(config, kubeconfig)
+        name, reasons, config = _auto(config, kubeconfig)
+        reason = "auto: " + "; ".join(reasons)
+        chain = [f"auto-detection chose provider '{name}'", *reasons]
     else:
         name, reason = config.provider, f"provider={config.provider} was asked for"
+        chain = [reason]
     provider = get(name)
     for tool in provider.tools:
         if not shell.which(tool):
             raise ToolMissingError(f"provider '{name}' needs the {tool} CLI, which is not on PATH",
-                                   provider.install_hint)
-    target = provider.resolve(config, reason, prepare=prepare, say=say, need=need)
+                                   provider.install_hint, reasons=chain, in_notebook=PICK_PROVIDER_IN_NOTEBOOK)
+    try:
+        target = provider.resolve(config, reason, prepare=prepare, say=say, need=need)
+    except RunbookError as error:  # say how this provider came to be chosen: the fix may be choosing another
+        error.explained(chain)
+        raise
     answers, server, detail = probe(target.kubeconfig, target.context)
     if not answers:
         raise unreachable(target.kubeconfig, target.context, server, detail)

@@ -3,13 +3,19 @@ imported into its node's containerd."""
 
 from __future__ import annotations
 
+import collections
 import json
+import os
+import re
+import signal
+import subprocess
 import sys
 from typing import Any
 
 from .. import shell
 from ..config import REPO_ROOT, RunbookConfig, cache_root
-from ..errors import ClusterUnreachableError, RunbookError
+from ..errors import ClusterUnreachableError, CommandFailedError, RunbookError
+from ..progress import phase, steps
 from .base import ClusterTarget, LoadOutcome, Need, Say
 
 name = "testbed"
@@ -25,7 +31,7 @@ def facts() -> dict[str, Any]:
 
 def available(config: RunbookConfig) -> tuple[bool, str]:
     # Always usable: it builds itself from Go modules when it is not there (slow the first time).
-    return True, "the offline test bed (built from source when missing)"
+    return True, "the offline test bed can always be used (it is built from source when missing)"
 
 
 def owns_context(context: str, config: RunbookConfig) -> bool:
@@ -37,16 +43,22 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
     commands = []
     if not found:
         if not config.start_cluster or not prepare:
-            raise ClusterUnreachableError("the offline test bed is not running (no cluster.json)",
-                                          "start it with `make cluster-up` (python -m testcluster up); "
-                                          "`todo-runbook run` starts it itself unless start_cluster=false")
+            raise ClusterUnreachableError(
+                "the offline test bed is not running (no cluster.json)",
+                "start it with `make cluster-up` (python -m testcluster up); "
+                "`todo-runbook run` starts it itself unless start_cluster=false",
+                reasons=[] if config.start_cluster else ["start_cluster is false, so the runbook does not start it"],
+                in_notebook="tick start_cluster in this notebook's controls and run this cell again (it then builds "
+                            "and starts the test bed: about 40 min the first time, a minute once cached), or choose "
+                            "provider minikube, kind or context for a cluster that is already running")
         repo = str(REPO_ROOT)
         # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
         say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
             "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
             f"40 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
-        built = shell.run([sys.executable, "-m", "testcluster", "build"], timeout=3 * 3600, cwd=repo,
-                          hint="see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
+        phase(say, 1, 2, "test-bed stage", "build the pinned tools")
+        built = build_tools(say)
+        phase(say, 2, 2, "test-bed stage", "start the control plane and the node")
         up = shell.run([sys.executable, "-m", "testcluster", "up"], timeout=3600, cwd=repo,
                        hint="see $TODO_RUNBOOK_CACHE/testcluster/logs/; `python -m testcluster status`")
         reason += "; it was not running, so the runbook started it"
@@ -55,7 +67,7 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
             raise ClusterUnreachableError("`python -m testcluster up` finished but wrote no cluster.json",
                                           "see $TODO_RUNBOOK_CACHE/testcluster/logs/ and "
                                           "`python -m testcluster status`")
-        commands = [shell.recorded(built.command, "build the test bed's pinned tools (cached by version)"),
+        commands = [shell.recorded(built, "build the test bed's pinned tools (cached by version)"),
                     shell.recorded(up.command, "start the offline test bed")]
     return ClusterTarget(name, reason, found.get("context", CONTEXT),
                          found.get("kubeconfig", str(cache_root() / "testcluster" / "kubeconfig")),
@@ -63,6 +75,42 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
                          load_method="containerd import (testcluster.images)", nodes=list(found.get("nodes", [])),
                          containerd_address=found.get("containerd_address", ""), commands=commands,
                          cluster_name="testbed")
+
+
+# `python -m testcluster build` says how many components it has, then one summary line per component.
+_TOTAL_LINE = re.compile(r"^build: (\d+) component")
+_DONE_LINE = re.compile(r"^  (\S+) \S+: \w+ in [\d.]+s")
+
+
+def build_tools(say: Say) -> str:
+    """`python -m testcluster build`, its lines streamed to `say` with "component i of n" counts. Interrupting
+    (the notebook's stop button) stops the whole build, Go compilers included. Returns the command line."""
+    argv = [sys.executable, "-m", "testcluster", "build"]
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    total, done = 0, 0
+    tail: collections.deque[str] = collections.deque(maxlen=25)
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            tail.append(line)
+            say(line)
+            if found := _TOTAL_LINE.match(line):
+                total = int(found[1])
+            elif (found := _DONE_LINE.match(line)) and total:
+                done += 1
+                steps(say, done, total, "component", found[1])
+        returncode = proc.wait()
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        raise
+    command = shell.command_line(argv)
+    if returncode != 0:
+        raise CommandFailedError(f"`{command}` failed (exit {returncode}): " + " | ".join(list(tail)[-5:]),
+                                 "see $TODO_RUNBOOK_CACHE/build/*/build.log; it needs a Go toolchain")
+    return command
 
 
 def grow_hint(config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
