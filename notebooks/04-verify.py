@@ -50,7 +50,8 @@ s.controls(["health_requests", "rolling_update", "kill_pod"])
 from todo_runbook import verify
 
 target = s.cluster()
-result = run_step(s.store, "verify", verify.verify, target, s.config, progress=s.progress("verify"))
+result = run_step(s.store, "verify", verify.verify, target, s.config, progress=s.progress("verify"),
+                  browser_dir=s.store.run_dir / "browser")
 
 # %% [markdown]
 # ## Pods and their start phases
@@ -74,6 +75,19 @@ tables.http(result)
 
 # %%
 summaries.chat(result)
+
+# %% [markdown]
+# ## The chat UI in a real browser, through the ingress
+#
+# Headless Chromium opened `http://todo.local` (mapped to the ingress address by the browser itself),
+# signed up, sent a chat message and waited for the task in the list; one screenshot per step.
+
+# %%
+from IPython.display import HTML
+
+from todo_runbook import browser
+
+HTML(browser.report_html(data.get("browser")))
 
 # %% [markdown]
 # ## Latency, rolling update, pod kill
