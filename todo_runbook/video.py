@@ -124,9 +124,9 @@ def _title(evidence: Mapping[str, Mapping[str, Any]], run_id: str) -> tuple[str,
     cluster = _result(evidence, "preflight").get("cluster") or {}
     ran = [f"{step}: {payload.get('status')}" for step, payload in evidence.items()
            if step not in ("preflight", "video")]
-    return (f"Todo AI Chatbot on Kubernetes — run {run_id}",
-            [f"cluster: {cluster.get('provider', 'none')} ({cluster.get('context', '')}), Kubernetes "
-             f"{cluster.get('server_version', '?')}", "", *ran])
+    where = (f"cluster: {cluster.get('provider')} (context {cluster.get('context')}), Kubernetes "
+             f"{cluster.get('server_version')}") if cluster else "no cluster in this run"
+    return "Todo AI Chatbot on Kubernetes", [f"run {run_id}", where, "", *ran]
 
 
 def _build(evidence: Mapping[str, Mapping[str, Any]], config: RunbookConfig) -> tuple[str, list[str]] | None:
