@@ -28,7 +28,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: continue the latest run (outputs/LATEST)
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -39,7 +39,6 @@ from todo_runbook.steps import run_step
 
 s = session.start("verify", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
-s.parameters()
 
 # %%
 s.controls(["health_requests", "rolling_update", "kill_pod"])
@@ -51,10 +50,8 @@ s.controls(["health_requests", "rolling_update", "kill_pod"])
 from todo_runbook import verify
 
 target = s.cluster()
-about = (f"checking the release in namespace {s.config.namespace}: {s.config.health_requests} health requests, "
-         "a rolling update and a pod kill when on (a few minutes)")
-with s.progress("verify", about=about) as progress:
-    result = run_step(s.store, "verify", verify.verify, target, s.config, progress=progress)
+result = run_step(s.store, "verify", verify.verify, target, s.config, progress=s.progress("verify"),
+                  browser_dir=s.store.run_dir / "browser")
 
 # %% [markdown]
 # ## Pods and their start phases
@@ -78,6 +75,19 @@ tables.http(result)
 
 # %%
 summaries.chat(result)
+
+# %% [markdown]
+# ## The chat UI in a real browser, through the ingress
+#
+# Headless Chromium opened `http://todo.local` (mapped to the ingress address by the browser itself),
+# signed up, sent a chat message and waited for the task in the list; one screenshot per step.
+
+# %%
+from IPython.display import HTML
+
+from todo_runbook import browser
+
+HTML(browser.report_html(data.get("browser")))
 
 # %% [markdown]
 # ## Latency, rolling update, pod kill
@@ -111,9 +121,3 @@ tables.criteria(s.criteria_so_far())
 # %%
 print(f"evidence: {s.store.path('verify')}")
 print(tables.commands(s.store.result("verify")))
-
-# %% [markdown]
-# ## Next
-
-# %%
-s.next_step()

@@ -126,6 +126,7 @@ class RunbookConfig:
     max_health_p95_ms: float = _param(500.0, "health latency budget, p95 milliseconds")
     max_failed_requests_rolling: int = _param(0, "failed requests allowed during a rolling update")
     max_recovery_s: float = _param(60.0, "killed pod -> replacement Ready budget, seconds")
+    max_demo_video_s: float = _param(90.0, "demo video length budget (demo.mp4 made after teardown), seconds")
 
     # -- construction -------------------------------------------------------------------------
     @classmethod

@@ -49,6 +49,10 @@ class _Spec:
     extract: Callable[[Mapping[str, Any]], float | bool | None]
     # why the criterion does not apply to this app (None: it applies)
     not_applicable: Callable[[Mapping[str, Any]], str | None] = lambda r: None
+    # why it was not measured or failed, from the evidence (None: nothing to add)
+    explain: Callable[[Mapping[str, Any]], str | None] = lambda r: None
+    # the evidence file it is measured from, when not the step's own (the demo video is made after teardown)
+    evidence: str = ""
 
 
 def _dig(data: Mapping[str, Any] | None, *path: str | int) -> Any:
@@ -136,6 +140,10 @@ SPECS: list[_Spec] = [
           "timed HTTP GETs", lambda c: c.max_health_p95_ms, lambda r: _dig(r, "latency", "p95_ms")),
     _Spec("chat_adds_task", "a chat turn adds a task that the task list shows", "verify", "==", "",
           "signup, POST chat, GET tasks", lambda c: True, lambda r: _dig(r, "chat", "task_added"), _app_only),
+    _Spec("browser_chat_ui", "the chat UI works through the ingress in a real browser", "verify", "==", "",
+          "headless Chromium at http://<ingress host>: sign up, chat, the task appears (screenshots)",
+          lambda c: True, lambda r: _dig(r, "browser", "task_shown"), _app_only,
+          lambda r: " ".join(filter(None, [_dig(r, "browser", "reason"), _dig(r, "browser", "install")])) or None),
     _Spec("rolling_failed_requests", "failed requests during a rolling update", "verify", "<=", "requests",
           "client loop on /api/tasks during helm upgrade", lambda c: c.max_failed_requests_rolling,
           lambda r: None if _dig(r, "rolling", "skipped") else _dig(r, "rolling", "failed")),
@@ -151,6 +159,10 @@ SPECS: list[_Spec] = [
           "built-in diagnosis of the scratch namespace", lambda c: 1.0, _faults_diagnosed),
     _Spec("teardown_clean", "nothing of the release left after teardown", "teardown", "==", "",
           "helm list + labelled objects + namespace", lambda c: True, lambda r: r.get("nothing_left")),
+    _Spec("demo_video_s", "demo video made by the run (after teardown)", "teardown", "<", "s",
+          "ffprobe duration of demo.mp4 (H.264) assembled from this run's frames", lambda c: c.max_demo_video_s,
+          lambda r: r.get("seconds"), explain=lambda r: " ".join(filter(None, [r.get("reason"), r.get("install")]))
+          or None, evidence="video"),
 ]
 
 
@@ -163,7 +175,7 @@ def evaluate(config: RunbookConfig, evidence: Mapping[str, Mapping[str, Any]], s
         if spec.step not in steps_run:
             crit.status = NOT_RUN
         else:
-            payload = evidence.get(spec.step) or {}
+            payload = evidence.get(spec.evidence or spec.step) or {}
             # A failed step may still have measured something before it stopped; use what is there.
             result = payload.get("result") or {}
             measured = spec.extract(result)
@@ -175,6 +187,8 @@ def evaluate(config: RunbookConfig, evidence: Mapping[str, Mapping[str, Any]], s
                 crit.status = NOT_MEASURED
             else:
                 crit.status = PASS if _COMPARE[spec.comparison](measured, threshold) else FAIL
+            if crit.status != PASS and not crit.reason:
+                crit.reason = spec.explain(result) or ""
         table.append(crit)
     return table
 

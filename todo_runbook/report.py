@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import plots, steps
+from . import browser, plots, steps, video
 from .config import RunbookConfig
 from .criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
 from .evidence import EvidenceStore, to_jsonable
@@ -244,6 +244,7 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
                      f"{_e(deploy.get('seconds'))} s</p>")
     if verify:
         parts.append(_verify_html(verify, config))
+    parts.append(video.report_html(_result(evidence, "video")))
     if aiops:
         parts.append(_aiops_html(aiops))
     elif verify.get("diagnosis"):
@@ -278,6 +279,7 @@ def _verify_html(verify: Mapping[str, Any], config: RunbookConfig) -> str:
         parts.append(f"<p>chat turn “{_e(chat.get('prompt'))}” → mode {_e(chat.get('mode'))}, tools "
                      f"{_e(', '.join(chat.get('tool_calls') or []))}; task added: "
                      f"<b>{_e(chat.get('task_added'))}</b>; reply: “{_e(chat.get('reply'))}”</p>")
+    parts.append(browser.report_html(verify.get("browser")))
     parts.append(_figure(plots.latency(verify.get("latency"), config.max_health_p95_ms), "health latency"))
     rolling, recovery = verify.get("rolling") or {}, verify.get("recovery") or {}
     if rolling and not rolling.get("skipped"):

@@ -218,6 +218,10 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
             outcome.note = "ran after a failed step, to clean up (teardown_on_failure=true)"
         outcomes.append(outcome)
         failed = failed or outcome.status == "failed"
+    if "teardown" in selected:  # the demo video closes a run that went to the end; the report links it
+        from .video import make_for_run
+
+        make_for_run(store, config, say)
     report = build_report(store, config, outcomes, started_at=started)
     if "aiops" in selected:
         from .cheatsheet import write_for_run

@@ -11,9 +11,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import shell
+from . import browser, shell
 from .config import RunbookConfig
 from .diagnosis import Diagnosis, diagnose
 from .errors import StepFailedError, error_dict
@@ -94,6 +95,7 @@ class VerifyResult:
     http: list[HttpCheck] = field(default_factory=list)
     app_checks: AppChecks | None = None
     chat: ChatCheck | None = None
+    browser: browser.BrowserResult | None = None
     latency: LatencyResult | None = None
     rolling: RollingResult | None = None
     recovery: RecoveryResult | None = None
@@ -201,7 +203,8 @@ def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expec
                           f"kubectl delete pod {victim}; tasks after recovery: {len(titles)}")
 
 
-def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = lambda _: None) -> VerifyResult:
+def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = lambda _: None,
+           browser_dir: Path | None = None) -> VerifyResult:
     kube = Kube(api_client(target))
     result = VerifyResult(namespace=config.namespace, release=config.release, started_at=iso_now())
     ns = config.namespace
@@ -244,6 +247,9 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
                 f"curl -s{host} -X POST {client.api_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
                 f"-H 'Content-Type: application/json' -d '{{\"message\": \"{result.chat.prompt}\"}}'",
                 "one chat turn"))
+            progress(f"the chat UI in headless Chromium at http://{config.ingress_host} through the ingress")
+            result.browser = browser.check_through_ingress(config.ingress_host, client.access, client.front_base,
+                                                           browser_dir, client.access_note)
         else:
             progress(f"app checks: {result.app_checks.reason}")
         progress(f"timing {config.health_requests} GET {health}")

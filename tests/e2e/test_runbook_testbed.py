@@ -7,7 +7,9 @@ failures, never hidden), the report, the executed notebooks and the evidence fil
 from __future__ import annotations
 
 import csv
+import json
 import re
+import subprocess
 
 import pytest
 
@@ -105,6 +107,42 @@ def test_report_files(first_run):
     assert aiops["faults"]["diagnosed"] == aiops["faults"]["injected"] == 5 and aiops["faults"]["removed"]
     cheatsheet = (first_run.run_dir / "AIOps-cheatsheet.md").read_text()
     assert "## cluster health" in cheatsheet and "model: offline rules, not an LLM" in cheatsheet
+
+
+def test_the_chat_ui_in_a_real_browser_through_the_ingress(first_run):
+    browser = first_run.evidence("verify")["result"]["browser"]
+    assert browser["task_shown"] is True, (browser["reason"], browser["page_text"])
+    assert browser["url"] == "http://todo.local/" and browser["host_rule"].startswith("MAP todo.local ")
+    shots = [first_run.run_dir / s["file"] for s in browser["screenshots"]]
+    assert [p.name for p in shots] == ["01-page.png", "02-signed-up.png", "03-chat-reply.png", "04-task-listed.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 10_000 for p in shots)
+    criteria = {c["key"]: c for c in first_run.summary["criteria"]}
+    assert criteria["browser_chat_ui"]["status"] == "pass" and criteria["browser_chat_ui"]["measured"] is True
+    html = (first_run.run_dir / "report.html").read_text()
+    assert "the task appeared on the page" in html
+
+
+def test_the_run_made_its_demo_video_under_90_seconds(first_run):
+    video = first_run.evidence("video")["result"]
+    assert video["made"], video["reason"]
+    mp4 = first_run.run_dir / "demo.mp4"
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,pix_fmt,nb_read_packets:format=duration", "-of", "json", str(mp4)],
+        capture_output=True, text=True, check=True, timeout=60).stdout)
+    seconds = float(probe["format"]["duration"])
+    assert 0 < seconds < 90 and seconds == pytest.approx(video["seconds"], abs=0.01)
+    assert probe["streams"][0]["codec_name"] == "h264" and probe["streams"][0]["pix_fmt"] == "yuv420p"
+    assert int(probe["streams"][0]["nb_read_packets"]) == video["frames"] > 0
+    # Its frames are this run's: the browser screenshots among them, the text frames titled from the evidence.
+    browser_files = [s["file"] for s in first_run.evidence("verify")["result"]["browser"]["screenshots"]]
+    assert [f["source"] for f in video["sources"] if f["kind"] == "screenshot"] == browser_files
+    assert any(f["caption"] == "Teardown: clean" for f in video["sources"])
+    assert (first_run.run_dir / video["preview"]).stat().st_size > 10_000
+    criteria = {c["key"]: c for c in first_run.summary["criteria"]}
+    assert criteria["demo_video_s"]["status"] == "pass"
+    assert criteria["demo_video_s"]["measured"] == pytest.approx(seconds, abs=0.01)
+    assert "href='demo.mp4'" in (first_run.run_dir / "report.html").read_text()
 
 
 def test_a_second_run_works_and_reuses_the_build(first_run, node_testbed, runbook_outputs):

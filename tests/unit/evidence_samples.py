@@ -47,6 +47,7 @@ def verify(p95: float = 12.5, failed: int = 0) -> dict[str, Any]:
                   "ok": True, "ms": 4.1, "detail": "{}"}],
         "chat": {"ok": True, "task_added": True, "prompt": "add buy milk tomorrow", "reply": "Added: buy milk",
                  "mode": "local", "tool_calls": ["add_task"], "tasks": ["buy milk"], "detail": ""},
+        "browser": browser(),
         "latency": {"path": "/api/health", "count": 300, "failures": 0, "p50_ms": 8.0, "p95_ms": p95, "p99_ms": 15.0,
                     "max_ms": 16.2, "mean_ms": 8.6, "samples_ms": samples},
         "rolling": {"skipped": False, "requests": 412, "failed": failed, "seconds": 31.0, "revision_before": 1,
@@ -62,6 +63,20 @@ def verify(p95: float = 12.5, failed: int = 0) -> dict[str, Any]:
         "started_at": "2026-11-26T09:02:00+00:00", "error": None,
         "commands": [{"purpose": "pods", "command": "kubectl -n todo get pods", "at": "2026-11-26T09:02:00+00:00"}],
     }
+
+
+def browser(task_shown: bool | None = True, reason: str = "", install: str = "") -> dict[str, Any]:
+    """The verify step's browser check as recorded (screenshot files are the test's to create)."""
+    return {"task_shown": task_shown, "url": "http://todo.local/", "host_rule": "MAP todo.local 127.0.0.1:30080",
+            "browser": "Chromium 156.0.8078.114", "prompt": "add buy milk tomorrow", "expect": "buy milk",
+            "steps": [], "screenshots": [], "page_text": "", "reason": reason, "install": install, "seconds": 9.5}
+
+
+def video(seconds: float | None = 36.0, reason: str = "", install: str = "") -> dict[str, Any]:
+    return {"made": seconds is not None, "path": "demo.mp4" if seconds else "", "preview": "demo-preview.gif",
+            "seconds": seconds, "frames": int(seconds * 10) if seconds else None, "codec": "h264",
+            "pix_fmt": "yuv420p", "width": 1280, "height": 720, "seconds_per_frame": 4.0, "sources": [],
+            "reason": reason, "install": install, "commands": []}
 
 
 def teardown(nothing_left: bool = True) -> dict[str, Any]:

@@ -12,7 +12,7 @@ def ok(result):
 
 def full_evidence(**overrides):
     evidence = {"build": ok(samples.build()), "deploy": ok(samples.deploy()), "verify": ok(samples.verify()),
-                "aiops": ok(samples.aiops()), "teardown": ok(samples.teardown())}
+                "aiops": ok(samples.aiops()), "teardown": ok(samples.teardown()), "video": ok(samples.video())}
     evidence.update(overrides)
     return evidence
 
@@ -107,3 +107,33 @@ def test_aiops_criteria_need_a_real_answer_and_every_fault_named():
     no_faults["faults"] = None
     assert by_key(evaluate(RunbookConfig(), full_evidence(aiops=ok(no_faults)), ALL))["faults_diagnosed"].status \
         == NOT_MEASURED
+
+
+def test_the_browser_criterion_passes_only_when_the_task_appeared():
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(), ALL))
+    assert crit["browser_chat_ui"].status == PASS and crit["browser_chat_ui"].measured is True
+    verify = samples.verify()
+    verify["browser"] = samples.browser(False, reason="stopped at “see buy milk”: the page showed: Sign in")
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))
+    assert crit["browser_chat_ui"].status == FAIL and "the page showed: Sign in" in crit["browser_chat_ui"].reason
+
+
+def test_no_browser_is_not_measured_with_the_reason_and_the_install_command():
+    verify = samples.verify()
+    verify["browser"] = samples.browser(None, reason="no headless Chromium: apt-get failed",
+                                        install="scripts/ensure-chromium.sh as root")
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))["browser_chat_ui"]
+    assert crit.status == NOT_MEASURED and crit.failed
+    assert "no headless Chromium" in crit.reason and "scripts/ensure-chromium.sh" in crit.reason
+
+
+def test_the_demo_video_is_measured_from_its_own_evidence_against_its_budget():
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(), ALL))["demo_video_s"]
+    assert crit.status == PASS and crit.measured == 36.0 and crit.threshold == 90.0
+    long = by_key(evaluate(RunbookConfig(), full_evidence(video=ok(samples.video(90.0))), ALL))["demo_video_s"]
+    assert long.status == FAIL  # the budget is strict: 90 s is not under 90 s
+    missing = samples.video(None, reason="ffmpeg is not installed", install="scripts/apt-ensure.sh ffmpeg")
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(video=ok(missing)), ALL))["demo_video_s"]
+    assert crit.status == NOT_MEASURED and "scripts/apt-ensure.sh ffmpeg" in crit.reason
+    without_teardown = by_key(evaluate(RunbookConfig(), full_evidence(), ALL[:-1]))["demo_video_s"]
+    assert without_teardown.status == NOT_RUN

@@ -37,7 +37,7 @@ def outcomes(failed: str = "") -> list[StepOutcome]:
 def full(tmp_path, name="run-1", **over):
     results = {"build": samples.build(), "load": {"images": [], "commands": []}, "deploy": samples.deploy(),
                "verify": samples.verify(), "aiops": samples.aiops(),
-               "teardown": samples.teardown()}
+               "teardown": samples.teardown(), "video": samples.video()}
     results.update(over)
     return make_store(tmp_path, name, **results)
 
