@@ -51,7 +51,8 @@ s.controls(["smoke_run", "build_in_minikube"])
 # %%
 from todo_runbook import build
 
-built = run_step(s.store, "build", build.build_images, s.config, progress=s.progress("build"))
+built = run_step(s.store, "build", build.build_images, s.config, progress=s.progress("build"),
+                 sbom_dir=s.store.run_dir / "sbom")
 
 # %% [markdown]
 # ## Results against the budgets
@@ -64,6 +65,15 @@ tables.images(built, budgets)
 from todo_runbook import plots
 
 fig = plots.image_sizes(s.store.result("build"), budgets)
+
+# %% [markdown]
+# ## Software bill of materials
+#
+# One SPDX JSON document per image in the run folder (`sbom/`), written by syft; the packages it lists by
+# type and the largest ones. A vulnerability scan runs only with a local database (`vuln_db`).
+
+# %%
+display(tables.sboms(built))
 
 # %% [markdown]
 # ## Evidence
