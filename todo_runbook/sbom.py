@@ -4,8 +4,8 @@ vulnerability database is at hand.
 syft is a Go program: the runbook uses the one on PATH, else the pinned build cached under
 $TODO_RUNBOOK_CACHE/clis/syft-<version>/ (`install_command()` makes it; the test suite builds it once).
 One syft run per image writes the SPDX document into the run folder (`sbom/<image>.spdx.json`) and syft's
-own JSON into a scratch folder: that one carries each package's type, owned files and their sizes, which
-the summary (package count by type, the largest packages) is computed from.
+own JSON into a scratch folder: that one carries each package's type and metadata (installed size, a
+Python package's RECORD), which the summary (package count by type, the largest packages) is computed from.
 
 The scan runs only when the `vuln_db` parameter names a Grype or Trivy database folder and that scanner is
 on PATH; without one it says "not scanned: no vulnerability database" with the commands to get one, and its
@@ -64,8 +64,8 @@ class ImageSbom:
     format: str = ""  # e.g. "SPDX-2.3 JSON"
     package_count: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
-    largest: list[PackageSize] = field(default_factory=list)  # by the size syft records (owned files)
-    unsized: int = 0  # packages syft records no files or installed size for
+    largest: list[PackageSize] = field(default_factory=list)  # by the size their metadata records
+    unsized: int = 0  # packages whose metadata records no size (not ranked)
     seconds: float = 0.0
     detail: str = ""
 
@@ -218,19 +218,14 @@ class PackageSummary:
 def summarize(native: Mapping[str, Any], top: int = LARGEST) -> PackageSummary:
     """Package count by type and the largest packages from syft's JSON document.
 
-    A package's size is the sum of the files it owns ("contains" relationships to files with a size);
-    without owned files, the installed size its metadata records (dpkg: KiB). Packages with neither
-    (e.g. npm packages found by their package.json) are counted but not ranked.
+    A package's size is what its own metadata records: the installed size of an OS package (dpkg: KiB,
+    apk and rpm: bytes) or the sum of the file sizes in a Python package's RECORD. Packages without
+    one (e.g. npm packages found by their package.json) are counted but not ranked.
     """
     artifacts = native.get("artifacts") or []
-    file_sizes = {f.get("id"): int((f.get("metadata") or {}).get("size") or 0) for f in native.get("files") or []}
-    owned: Counter[str] = Counter()
-    for rel in native.get("artifactRelationships") or []:
-        if rel.get("type") == "contains" and rel.get("child") in file_sizes:
-            owned[rel.get("parent", "")] += file_sizes[rel["child"]]
     sizes, unsized = [], 0
     for pkg in artifacts:
-        size = owned.get(pkg.get("id", ""), 0) or _installed_size(pkg)
+        size = package_bytes(pkg)
         if size:
             sizes.append(PackageSize(pkg.get("name", ""), pkg.get("version", ""), pkg.get("type", ""), size))
         else:
@@ -240,11 +235,13 @@ def summarize(native: Mapping[str, Any], top: int = LARGEST) -> PackageSummary:
     return PackageSummary(len(artifacts), dict(by_type.most_common()), sizes[:top], unsized)
 
 
-def _installed_size(pkg: Mapping[str, Any]) -> int:
-    size = (pkg.get("metadata") or {}).get("installedSize")
-    if not isinstance(size, int):
-        return 0
-    return size * 1024 if pkg.get("type") == "deb" else size  # dpkg's Installed-Size is in KiB
+def package_bytes(pkg: Mapping[str, Any]) -> int:
+    metadata = pkg.get("metadata") or {}
+    installed = metadata.get("installedSize", metadata.get("size"))
+    if isinstance(installed, int) and installed > 0:
+        return installed * 1024 if pkg.get("type") == "deb" else installed
+    recorded = [f.get("size") for f in metadata.get("files") or [] if isinstance(f, Mapping)]
+    return sum(int(size) for size in recorded if isinstance(size, int | str) and str(size).isdigit())
 
 
 def document_format(document: Mapping[str, Any]) -> str:
