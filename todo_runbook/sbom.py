@@ -156,15 +156,15 @@ def sbom_filename(image: str) -> str:
 def generate(images: Sequence[tuple[str, str]], out_dir: Path | None, config: RunbookConfig,
              progress: Progress = lambda _: None, docker_env: Mapping[str, str] | None = None) -> SbomResult:
     """An SBOM per (component, image ref) into `out_dir`, then the scan when a database is configured."""
+    # Without SBOMs the scan still says why it did not run: no database, or (with one) no SBOM to scan.
+    no_scan = scan([], out_dir or Path("sbom"), config.vuln_db)
     if not config.sbom:
-        return SbomResult(False, "not generated: sbom=false", scan=_scan_not_run("no SBOM (sbom=false)"))
+        return SbomResult(False, "not generated: sbom=false", scan=no_scan)
     if out_dir is None:
-        return SbomResult(False, "not generated: no run folder to keep it in",
-                          scan=_scan_not_run("no SBOM to scan"))
+        return SbomResult(False, "not generated: no run folder to keep it in", scan=no_scan)
     syft = find_syft()
     if syft is None:
-        return SbomResult(False, NOT_INSTALLED, install_command=install_command(),
-                          scan=_scan_not_run(f"no SBOM to scan ({NOT_INSTALLED})"))
+        return SbomResult(False, NOT_INSTALLED, install_command=install_command(), scan=no_scan)
     pinned = f" {SYFT_VERSION}" if syft.parent == syft_dir() else ""
     result = SbomResult(True, tool=f"syft{pinned} ({syft})", install_command=install_command())
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,10 +254,6 @@ def document_format(document: Mapping[str, Any]) -> str:
 
 
 # -- vulnerability scan ------------------------------------------------------------------------------
-def _scan_not_run(reason: str) -> VulnerabilityScan:
-    return VulnerabilityScan(False, False, f"not scanned: {reason}")
-
-
 def how_to_get_database(sbom_path: str) -> str:
     return (f"on a machine with internet: `grype db update` (or `trivy image --download-db-only`), copy its "
             f"database folder here, then rerun with -p vuln_db=<folder>; by hand: "

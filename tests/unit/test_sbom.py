@@ -8,7 +8,7 @@ import pytest
 from todo_runbook import sbom
 from todo_runbook.build import BuildResult
 from todo_runbook.config import RunbookConfig
-from todo_runbook.criteria import NOT_APPLICABLE, PASS, evaluate
+from todo_runbook.criteria import NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate
 from todo_runbook.evidence import EvidenceStore
 from todo_runbook.tables import sboms
 
@@ -40,7 +40,7 @@ def test_without_syft_the_sbom_is_not_generated_and_says_how_to_install(no_syft,
     assert table["sbom_generated"].status == NOT_APPLICABLE and not table["sbom_generated"].failed
     assert table["sbom_generated"].reason == f"{sbom.NOT_INSTALLED}; install: {result.install_command}"
     assert table["critical_vulnerabilities"].status == NOT_APPLICABLE
-    assert "no SBOM to scan" in table["critical_vulnerabilities"].reason
+    assert table["critical_vulnerabilities"].reason.startswith(sbom.NO_DATABASE)
     frame = sboms(BuildResult(sbom=result))
     assert frame.empty and f"{sbom.NOT_INSTALLED} — install: {result.install_command}" in capsys.readouterr().out
 
@@ -54,6 +54,15 @@ def test_sbom_false_is_not_applicable_and_never_passes(no_syft):
 def test_a_build_without_sbom_evidence_is_not_measured(tmp_path):
     table = _criteria(tmp_path, None)
     assert table["sbom_generated"].failed and table["sbom_generated"].status != PASS
+
+
+def test_a_database_without_an_sbom_to_scan_is_not_measured(no_syft):
+    (no_syft / "grype" / "6").mkdir(parents=True)
+    (no_syft / "grype" / "6" / "vulnerability.db").touch()
+    result = sbom.generate([("backend", "todo-backend:abc")], no_syft / "sbom",
+                           RunbookConfig(vuln_db=str(no_syft / "grype")))
+    assert result.scan.applicable and not result.scan.scanned
+    assert _criteria(no_syft, result)["critical_vulnerabilities"].status == NOT_MEASURED
 
 
 def test_no_database_says_not_scanned_with_the_command_to_run(tmp_path):
