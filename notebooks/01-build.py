@@ -58,7 +58,8 @@ from todo_runbook import build
 about = ("building 2 images (backend, then frontend) with the Docker engine: minutes the first time on this "
          "machine, seconds when the layers are cached")
 with s.progress("build", about=about) as progress:
-    built = run_step(s.store, "build", build.build_images, s.config, progress=progress)
+    built = run_step(s.store, "build", build.build_images, s.config, progress=progress,
+                     sbom_dir=s.store.run_dir / "sbom")
 
 # %% [markdown]
 # ## Results against the budgets
@@ -71,6 +72,15 @@ tables.images(built, budgets)
 from todo_runbook import plots
 
 fig = plots.image_sizes(s.store.result("build"), budgets)
+
+# %% [markdown]
+# ## Software bill of materials
+#
+# One SPDX JSON document per image in the run folder (`sbom/`), written by syft; the packages it lists by
+# type and the largest ones. A vulnerability scan runs only with a local database (`vuln_db`).
+
+# %%
+display(tables.sboms(built))
 
 # %% [markdown]
 # ## Evidence

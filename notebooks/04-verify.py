@@ -28,7 +28,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).
 run_dir = ""      # outputs/<run-id>; empty: continue the latest run (outputs/LATEST)
-params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; all: `todo-runbook params`
+params = {}       # type: dict[str, object]  # runbook parameters, e.g. {"provider": "minikube"}; the table below lists this step's
 headless = False  # True under papermill: plain-text progress, no widgets
 
 # %%
@@ -39,6 +39,7 @@ from todo_runbook.steps import run_step
 
 s = session.start("verify", run_dir=run_dir, params=params, headless=headless, loose=globals())
 display(Markdown(f"run folder: `{s.store.run_dir}`"))
+s.parameters()
 
 # %%
 s.controls(["health_requests", "rolling_update", "kill_pod"])
@@ -50,8 +51,11 @@ s.controls(["health_requests", "rolling_update", "kill_pod"])
 from todo_runbook import verify
 
 target = s.cluster()
-result = run_step(s.store, "verify", verify.verify, target, s.config, progress=s.progress("verify"),
-                  browser_dir=s.store.run_dir / "browser")
+about = (f"checking the release in namespace {s.config.namespace}: {s.config.health_requests} health requests, "
+         "a rolling update and a pod kill when on, the app in a headless browser (a few minutes)")
+with s.progress("verify", about=about) as progress:
+    result = run_step(s.store, "verify", verify.verify, target, s.config, progress=progress,
+                      browser_dir=s.store.run_dir / "browser")
 
 # %% [markdown]
 # ## Pods and their start phases
@@ -121,3 +125,9 @@ tables.criteria(s.criteria_so_far())
 # %%
 print(f"evidence: {s.store.path('verify')}")
 print(tables.commands(s.store.result("verify")))
+
+# %% [markdown]
+# ## Next
+
+# %%
+s.next_step()

@@ -13,12 +13,14 @@ import dataclasses
 import secrets
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dockerfiles import base_choice, image_build
 from dockerfiles import build_args as dockerfile_args
 
 from . import providers, shell
+from . import sbom as image_sbom
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
 from .progress import Progress, phase
@@ -77,6 +79,7 @@ class BuildResult:
     commands: list[dict[str, str]] = field(default_factory=list)
     # the in-cluster PostgreSQL's image when the values run one (dev profile): a BaseChoice as a dict
     database: dict[str, Any] = field(default_factory=dict)
+    sbom: image_sbom.SbomResult | None = None
 
     def tags(self) -> dict[str, str]:
         return {img.component: img.ref for img in self.images}
@@ -275,8 +278,9 @@ def smoke_run(client: Any, build: ImageBuild, timeout: float = 90,
             container.remove(force=True)
 
 
-def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> BuildResult:
-    """Build backend and frontend, measure them, smoke-run them."""
+def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
+                 sbom_dir: Path | None = None) -> BuildResult:
+    """Build backend and frontend, measure them, smoke-run them; SBOMs (and a scan) into `sbom_dir`."""
     env = providers.docker_env(config)
     client = docker_client(env)
     result = BuildResult(engine=str(client.version().get("Version", "?")))
@@ -308,4 +312,6 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> 
                                                   "the in-cluster PostgreSQL's official image"))
     result.bases_built = notes
     result.commands[:0] = [shell.recorded(n, "build the offline base images") for n in notes]
+    result.sbom = image_sbom.generate([(i.component, i.ref) for i in result.images], sbom_dir, config, progress, env)
+    result.commands += result.sbom.commands
     return result

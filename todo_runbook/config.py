@@ -75,6 +75,11 @@ class RunbookConfig:
                                                        "(Better Auth apps: BETTER_AUTH_SECRET)")
     build_in_minikube: bool = _param(False, "build straight into minikube's Docker daemon (no load step needed)")
     smoke_run: bool = _param(True, "start each built container once and probe it")
+    sbom: bool = _param(True, "write an SPDX JSON SBOM of each built image with syft (PATH, or the pinned build in "
+                              "$TODO_RUNBOOK_CACHE/clis) into <run>/sbom/")
+    vuln_db: str = _param("", "vulnerability database folder for scanning the SBOMs: a Grype database cache "
+                              "(<folder>/6/vulnerability.db) or a Trivy cache (<folder>/db/trivy.db), the scanner "
+                              "on PATH; empty: no scan (criterion not applicable)")
     # cluster
     provider: str = _param("auto", "how to reach a cluster", PROVIDERS)
     kube_context: str = _param("", "kube context; empty: the provider's (or the current one)")
@@ -127,6 +132,8 @@ class RunbookConfig:
     max_failed_requests_rolling: int = _param(0, "failed requests allowed during a rolling update")
     max_recovery_s: float = _param(60.0, "killed pod -> replacement Ready budget, seconds")
     max_demo_video_s: float = _param(90.0, "demo video length budget (demo.mp4 made after teardown), seconds")
+    max_critical_vulnerabilities: int = _param(0, "critical vulnerabilities with a fix available allowed in the "
+                                                  "built images (scan with vuln_db)")
 
     # -- construction -------------------------------------------------------------------------
     @classmethod

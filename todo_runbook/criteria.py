@@ -119,6 +119,38 @@ def _faults_diagnosed(result: Mapping[str, Any]) -> float | None:
     return round(scratch.get("diagnosed", 0) / injected, 3) if injected else None
 
 
+def _sbom_complete(result: Mapping[str, Any]) -> bool | None:
+    sbom = result.get("sbom") or {}
+    if not sbom.get("attempted"):
+        return None
+    images = sbom.get("images") or []
+    return bool(images) and all(i.get("generated") and i.get("package_count") for i in images)
+
+
+def _sbom_not_applicable(result: Mapping[str, Any]) -> str | None:
+    """No syft here (or sbom=false): the reason and the install command, never a pass."""
+    sbom = result.get("sbom")
+    if not sbom or sbom.get("attempted"):
+        return None
+    install = sbom.get("install_command")
+    return str(sbom.get("reason")) + (f"; install: {install}" if install else "")
+
+
+def _fixable_critical(result: Mapping[str, Any]) -> float | None:
+    scan = _dig(result, "sbom", "scan") or {}
+    if not scan.get("scanned"):
+        return None
+    return float(sum(i.get("fixable_critical") or 0 for i in scan.get("images") or []))
+
+
+def _scan_not_applicable(result: Mapping[str, Any]) -> str | None:
+    """No vulnerability database configured: "not scanned" with the command to get one."""
+    scan = _dig(result, "sbom", "scan")
+    if not scan or scan.get("applicable"):
+        return None
+    return str(scan.get("reason")) + (f"; {scan['command']}" if scan.get("command") else "")
+
+
 SPECS: list[_Spec] = [
     _Spec("frontend_image_mb", "frontend image size", "build", "<", "MB", "docker image inspect: Size",
           lambda c: c.max_frontend_image_mb, _image_size("frontend")),
@@ -126,6 +158,11 @@ SPECS: list[_Spec] = [
           lambda c: c.max_backend_image_mb, _image_size("backend")),
     _Spec("containers_smoke_run", "each built container starts and answers its probe", "build", "==", "",
           "docker run + HTTP probe", lambda c: True, _smoke_ok),
+    _Spec("sbom_generated", "an SBOM (SPDX JSON) lists the packages of each built image", "build", "==", "",
+          "syft scan docker:<image> -o spdx-json", lambda c: True, _sbom_complete, _sbom_not_applicable),
+    _Spec("critical_vulnerabilities", "critical vulnerabilities with a fix available in the built images", "build",
+          "<=", "", "grype/trivy on the SBOMs with the local vulnerability database (vuln_db)",
+          lambda c: c.max_critical_vulnerabilities, _fixable_critical, _scan_not_applicable),
     _Spec("deploy_s", "deployment time (helm upgrade --install --wait)", "deploy", "<", "s",
           "wall time of the helm command", lambda c: c.max_deploy_s, lambda r: r.get("seconds")),
     _Spec("pods_ready", "all pods Ready", "verify", "==", "", "pod conditions",

@@ -18,6 +18,7 @@ from . import browser, plots, steps, video
 from .config import RunbookConfig
 from .criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
 from .evidence import EvidenceStore, to_jsonable
+from .sbom import overview as sbom_overview
 from .shell import mask, mask_tree
 from .timing import iso_now
 
@@ -235,6 +236,7 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
         parts.append(_figure(plots.image_sizes(build, {"backend": config.max_backend_image_mb,
                                                        "frontend": config.max_frontend_image_mb}),
                              "image sizes and build times against the budgets"))
+    parts.append(_sbom_html(build))
     if load.get("images"):
         parts.append("<h2>Load</h2>" + _table(["image", "method", "time"], [
             [_e(i["image"]), _e(i["method"]), _e(f"{i.get('seconds') or 0:.1f} s")] for i in load["images"]]))
@@ -258,6 +260,17 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
     body = "\n".join(p for p in parts if p)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>runbook report "
             f"{_e(summary['run_id'])}</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+
+
+def _sbom_html(build: Mapping[str, Any]) -> str:
+    summary = sbom_overview(build)
+    if summary is None:
+        return ""
+    rows = [[_e(r["image"]), f"<a href='{_e(r['document'])}'>{_e(r['document'])}</a>" if r["path"] else "—",
+             *[_e(r[k]) for k in ("format", "packages", "by type", "largest")]] for r in summary.rows]
+    return (f"<h2>Software bill of materials</h2><p>{_e(summary.status)}</p>"
+            + (_table(["image", "document", "format", "packages", "by type", "largest"], rows) if rows else "")
+            + f"<p>vulnerabilities: {_e(summary.scan)}</p>")
 
 
 def _verify_html(verify: Mapping[str, Any], config: RunbookConfig) -> str:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .criteria import Criterion
 from .evidence import to_jsonable
+from .sbom import overview
 
 
 def _data(result: Any) -> dict[str, Any]:
@@ -26,6 +27,17 @@ def images(build: Any, budgets: dict[str, float]) -> pd.DataFrame:
                      "smoke run": "skipped" if smoke.get("skipped") else ("ok" if smoke.get("ok") else
                                                                          f"FAILED: {smoke.get('detail', '')[:80]}")})
     return pd.DataFrame(rows)
+
+
+def sboms(build: Any) -> pd.DataFrame:
+    """One row per image's SBOM; the status and scan lines are printed above it (they carry the commands)."""
+    summary = overview(build)
+    if summary is None:
+        print("no SBOM in this build result")
+        return pd.DataFrame()
+    print(summary.status)
+    print(summary.scan)
+    return pd.DataFrame(summary.rows)
 
 
 def loads(load: Any) -> pd.DataFrame:

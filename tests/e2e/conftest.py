@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from todo_runbook import sbom
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -31,10 +33,17 @@ class RunbookRun:
         return json.loads((self.run_dir / "evidence" / f"{step}.json").read_text())
 
 
+def with_syft_on_path(env: dict[str, str]) -> dict[str, str]:
+    """The pinned syft (the `syft_cli` fixture's build) first on PATH: the runbook's SBOMs are really made."""
+    if (sbom.syft_dir() / "syft").is_file():
+        env["PATH"] = f"{sbom.syft_dir()}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"
+    return env
+
+
 def env_for_testbed(testbed: Any) -> dict[str, str]:
     env = testbed.env()
     env["KUBECONFIG"] = testbed.kubeconfig
-    return env
+    return with_syft_on_path(env)
 
 
 def run_runbook(testbed: Any, outputs: Path, run_id: str, *args: str, timeout: float = 3600) -> RunbookRun:
@@ -60,7 +69,7 @@ def node_testbed(testbed):
 
 
 @pytest.fixture(scope="session")
-def first_run(node_testbed, runbook_outputs) -> RunbookRun:
+def first_run(node_testbed, runbook_outputs, syft_cli) -> RunbookRun:
     return run_runbook(node_testbed, runbook_outputs, "e2e-1")
 
 

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, with_syft_on_path
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def test_build_only_run_measures_both_images(docker_client, tmp_path):
+def test_build_only_run_measures_both_images(docker_client, syft_cli, tmp_path):
     outputs = tmp_path / "outputs"
     proc = subprocess.run([sys.executable, "-m", "todo_runbook", "run", "--steps", "build", "--run-id", "b1",
-                           "-p", f"outputs_dir={outputs}"], capture_output=True, text=True, cwd=REPO, timeout=3600)
+                           "-p", f"outputs_dir={outputs}"], capture_output=True, text=True, cwd=REPO, timeout=3600,
+                          env=with_syft_on_path(dict(os.environ)))
     run_dir = outputs / "b1"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     assert [s["status"] for s in summary["steps"]] == ["ok", "ok"], summary["steps"]
     criteria = {c["key"]: c for c in summary["criteria"]}
-    for key in ("frontend_image_mb", "backend_image_mb", "containers_smoke_run"):
+    for key in ("frontend_image_mb", "backend_image_mb", "containers_smoke_run", "sbom_generated"):
         assert criteria[key]["status"] in ("pass", "fail") and criteria[key]["measured"] is not None
     assert all(c["status"] == "not in this run" for c in criteria.values() if c["step"] != "build")
     assert proc.returncode == (0 if all(criteria[k]["status"] == "pass" for k in criteria
@@ -33,5 +35,15 @@ def test_build_only_run_measures_both_images(docker_client, tmp_path):
         attrs = client.images.get(image["ref"]).attrs  # the tag the evidence names really exists
         assert round(attrs["Size"] / 1e6, 1) == image["size_mb"]
         assert image["user"].startswith("10001")
+    # An SPDX document per image, listing what each image really holds (the backend's Python packages,
+    # the frontend's npm ones), and the report shows the summary.
+    sboms = {i["component"]: i for i in build["sbom"]["images"]}
+    for component, ecosystem in (("backend", "python"), ("frontend", "npm")):
+        document = json.loads((run_dir / sboms[component]["path"]).read_text())
+        assert document["spdxVersion"].startswith("SPDX-2.") and len(document["packages"]) > 1
+        assert sboms[component]["by_type"].get(ecosystem, 0) > 0, sboms[component]["by_type"]
+    assert criteria["sbom_generated"]["status"] == "pass"
+    assert criteria["critical_vulnerabilities"]["status"] == "not applicable"
+    assert "Software bill of materials" in (run_dir / "report.html").read_text()
     assert (run_dir / "01-build.ipynb").exists() and (run_dir / "01-build.html").exists()
     assert str(run_dir / "report.html") in proc.stdout

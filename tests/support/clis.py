@@ -1,11 +1,12 @@
-"""Fixture plugin: the real kind and minikube CLIs, built pinned from the Go module proxy into the test cache.
+"""Fixture plugin: the real kind, minikube and syft CLIs, built pinned from the Go module proxy into the test cache.
 
 Not onto the user's PATH: tests run the binaries by path, to check that every command line the providers
 emit gets past the real flag parsers, and to record real outputs for the parsing code's unit tests.
 kind installs as it is (`go install`, about 1.5 min cold). minikube has no installable main at the module
 root path it is published under, so a two-file wrapper module requires it and builds its `cmd/minikube`
 package with `-tags libvirt_dlopen` (about 12 min cold; only when TODO_RUNBOOK_BUILD_MINIKUBE=1 or already
-cached, see `_build_minikube`); both are cached by version.
+cached, see `_build_minikube`); both are cached by version. syft (`syft_cli`, about 8 min cold) is built by
+`todo_runbook.sbom.install_syft` into the very folder the runbook looks in, so later runs and tests reuse it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from todo_runbook import sbom
 from todo_runbook.config import cache_root
 
 KIND_VERSION = "v0.33.0"
@@ -96,3 +98,10 @@ def kind_cli() -> RealCli:
 @pytest.fixture(scope="session")
 def minikube_cli() -> RealCli:
     return RealCli("minikube", MINIKUBE_VERSION, _build_minikube())
+
+
+@pytest.fixture(scope="session")
+def syft_cli() -> RealCli:
+    """The pinned syft the build step uses for SBOMs, built once into $TODO_RUNBOOK_CACHE/clis/syft-<version>/."""
+    _go()
+    return RealCli("syft", sbom.SYFT_VERSION, sbom.install_syft())

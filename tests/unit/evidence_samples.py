@@ -21,7 +21,29 @@ def build() -> dict[str, Any]:
                           "skipped": False}}
     return {"images": [image("backend", 272.4, 81.2, 3), image("frontend", 219.9, 140.5, 0)], "engine": "20.10.24",
             "bases_built": [], "commands": [{"purpose": "build the backend image", "command": "docker build ...",
-                                             "at": "2026-11-26T09:00:00+00:00"}]}
+                                             "at": "2026-11-26T09:00:00+00:00"}],
+            "sbom": sbom()}
+
+
+def sbom(fixable_critical: int | None = 0) -> dict[str, Any]:
+    """Two SBOMs; scanned with grype (None: no database, not scanned)."""
+    def image(component: str, by_type: dict[str, int]) -> dict[str, Any]:
+        return {"component": component, "image": f"todo-{component}:3f2a9c1d0b7e", "generated": True,
+                "path": f"sbom/todo-{component}.spdx.json", "format": "SPDX-2.3 JSON",
+                "package_count": sum(by_type.values()), "by_type": by_type,
+                "largest": [{"name": "libc6", "version": "2.36-9", "type": "deb", "bytes": 12_988_416}],
+                "unsized": 0, "seconds": 9.5, "detail": ""}
+    return {"attempted": True, "reason": "", "tool": "syft v1.57.2 (/cache/clis/syft-v1.57.2/syft)",
+            "install_command": "go install ...", "images": [image("backend", {"deb": 92, "python": 61}),
+                                                          image("frontend", {"deb": 95, "npm": 24})],
+            "scan": {"applicable": False, "scanned": False, "reason": "not scanned: no vulnerability database",
+                     "scanner": "", "database": "", "command": "grype db update ...", "images": []}
+            if fixable_critical is None else
+            {"applicable": True, "scanned": True, "reason": "", "scanner": "grype", "database": "/db/grype",
+             "command": "grype sbom:...", "images": [
+                 {"component": "backend", "by_severity": {"critical": 1 + fixable_critical, "high": 4}, "total": 5,
+                  "fixable_critical": fixable_critical, "worst": []}]},
+            "commands": []}
 
 
 def deploy(seconds: float = 48.3) -> dict[str, Any]:

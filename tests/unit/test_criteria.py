@@ -137,3 +137,17 @@ def test_the_demo_video_is_measured_from_its_own_evidence_against_its_budget():
     assert crit.status == NOT_MEASURED and "scripts/apt-ensure.sh ffmpeg" in crit.reason
     without_teardown = by_key(evaluate(RunbookConfig(), full_evidence(), ALL[:-1]))["demo_video_s"]
     assert without_teardown.status == NOT_RUN
+
+
+def test_fixable_critical_vulnerabilities_fail_and_no_database_does_not_apply():
+    with_critical = dict(samples.build(), sbom=samples.sbom(fixable_critical=2))
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(build=ok(with_critical)), ALL))
+    assert crit["critical_vulnerabilities"].measured == 2 and crit["critical_vulnerabilities"].status == FAIL
+    allowed = by_key(evaluate(RunbookConfig(max_critical_vulnerabilities=2), full_evidence(build=ok(with_critical)),
+                              ALL))
+    assert allowed["critical_vulnerabilities"].status == PASS
+    unscanned = dict(samples.build(), sbom=samples.sbom(fixable_critical=None))
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(build=ok(unscanned)), ALL))
+    scan = crit["critical_vulnerabilities"]
+    assert scan.status == NOT_APPLICABLE and scan.measured is None
+    assert scan.reason == "not scanned: no vulnerability database; grype db update ..."
