@@ -50,7 +50,8 @@ s.controls(["health_requests", "rolling_update", "kill_pod"])
 from todo_runbook import verify
 
 target = s.cluster()
-result = run_step(s.store, "verify", verify.verify, target, s.config, progress=s.progress("verify"))
+result = run_step(s.store, "verify", verify.verify, target, s.config, progress=s.progress("verify"),
+                  pushed=s.pushed_digests())
 
 # %% [markdown]
 # ## Pods and their start phases
