@@ -80,6 +80,7 @@ def push_images(result: LoadResult, pushing: registry.Registry, images: list[str
     from .build import docker_client
 
     creds = registry.credentials(pushing)
+    registry.check(pushing, creds)  # the runner's preflight did too; a notebook run alone gets the same clear error
     result.registry, result.credentials_from = pushing.base, creds.source if creds else ""
     result.method = f"push to {pushing.base}; the nodes pull"
     client = docker_client()
