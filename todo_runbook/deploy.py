@@ -54,7 +54,7 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
             repository, tag = split_ref(images[component])
             args += ["--set", f"{component}.image.repository={repository}",
                      "--set-string", f"{component}.image.tag={tag}"]
-    args += registry_args(config)
+    args += registry_args(config, images)
     args += ["--set", f"backend.service.port={config.backend_port}",
              "--set-string", f"backend.app.healthPath={config.backend_health_path}",
              "--set-string", f"backend.app.readyPath={config.backend_ready_path}",
@@ -66,25 +66,18 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
     return args
 
 
-def chart_value(config: RunbookConfig, *path: str) -> Any:
-    """A value as the chart's files set it (values.yaml, then the profile's and the extra files)."""
-    found: Any = None
-    for f in [config.path(config.chart) / "values.yaml", *config.profile_values_files()]:
-        node: Any = yaml.safe_load(f.read_text()) if f.exists() else None
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        found = node if node is not None else found
-    return found
-
-
-def registry_args(config: RunbookConfig) -> list[str]:
-    """The registry path: the in-cluster PostgreSQL's image under the registry too (ours are already, by
-    their references), and the pull secret when there are credentials."""
+def registry_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
+    """The registry path: every image the release runs under the registry (ours already are, by their
+    references; the in-cluster PostgreSQL's is mapped the same way), and the pull secret with credentials."""
     if not config.registry:
         return []
     pushing = registry.parse(config.registry)
-    args = ["--set", "postgresql.image.repository="
-            + pushing.reference(str(chart_value(config, "postgresql", "image", "repository")))]
+    args: list[str] = []
+    for component in ("backend", "frontend", "postgresql"):
+        if component in images and not pushing.owns(images[component]):
+            repository, tag = split_ref(pushing.reference(images[component]))
+            args += ["--set", f"{component}.image.repository={repository}",
+                     "--set-string", f"{component}.image.tag={tag}"]
     if registry.credentials(pushing):
         args += ["--set", f"imagePullSecrets[0].name={registry_push.pull_secret_name(config.release)}"]
     return args
