@@ -12,8 +12,10 @@ Several instances may run side by side (``name``): each has its own folder, port
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import shutil
 import ssl
 import sys
 import urllib.error
@@ -109,7 +111,7 @@ def answers(address: str, ca: Path | None) -> bool:
     scheme = "https" if ca else "http"
     try:
         with urllib.request.urlopen(f"{scheme}://{address}/v2/", timeout=3, context=context) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except urllib.error.HTTPError as error:
         return error.code == 401
 
@@ -131,8 +133,8 @@ def up(paths: Paths | None = None, *, name: str = "registry", port: int = DEFAUL
         ca = ca_pair.cert
         trust(paths, address, ca)
     credentials = write_credentials(paths, name) if auth else None
-    config = base / "config.yml"
-    config.write_text(yaml.safe_dump(config_document(paths, name, port, tls=not plain_http, auth=auth)))
+    config = base / "config.yml"  # private: it holds the registry's own http.secret
+    write_private_file(config, yaml.safe_dump(config_document(paths, name, port, tls=not plain_http, auth=auth)))
     recorded = procs.read_pidfile(pidfile(paths, name))
     if recorded is not None and recorded.alive():  # new password or certificate: start it again
         procs.stop(recorded)
@@ -146,9 +148,23 @@ def up(paths: Paths | None = None, *, name: str = "registry", port: int = DEFAUL
 
 
 def down(paths: Paths | None = None, *, name: str = "registry") -> bool:
-    """Stop it (by its pidfile); the stored images stay for the next ``up``. True when one was running."""
+    """Stop it (by its pidfile) and withdraw the trust ``up`` gave it; the stored images stay for the next
+    ``up``. True when one was running."""
     paths = paths or Paths.default()
-    return procs.stop_pidfile(pidfile(paths, name))
+    stopped = procs.stop_pidfile(pidfile(paths, name))
+    try:
+        info = json.loads((folder(paths, name) / "registry.json").read_text())
+    except (OSError, ValueError):
+        return stopped
+    if info.get("ca"):
+        hosts = NodeLayout(paths).registry_hosts_dir / info["address"]
+        shutil.rmtree(hosts, ignore_errors=True)
+        docker_ca = DOCKER_CERTS_DIR / info["address"] / "ca.crt"
+        with contextlib.suppress(OSError):  # only the file `up` wrote: the same CA
+            if docker_ca.read_bytes() == Path(info["ca"]).read_bytes():
+                docker_ca.unlink()
+                docker_ca.parent.rmdir()
+    return stopped
 
 
 def status(paths: Paths | None = None) -> list[dict[str, object]]:

@@ -157,3 +157,16 @@ def test_credentials_come_from_the_environment_both_or_neither(monkeypatch):
     assert registry.PASSWORD_ENV in caught.value.problem
     # Neither variable is mistaken for a mistyped runbook parameter.
     RunbookConfig.from_sources({}, env={registry.USERNAME_ENV: "u", registry.PASSWORD_ENV: "p"})
+
+
+def test_up_trusts_the_registry_and_down_withdraws_it(registry_paths):
+    from testcluster.node_layout import NodeLayout
+
+    info = tc_registry.up(registry_paths, name="trust", port=free_port())
+    hosts = NodeLayout(registry_paths).registry_hosts_dir / info.address / "hosts.toml"
+    docker_ca = registry.DOCKER_CERTS_DIR / info.address / "ca.crt"
+    assert f'server = "https://{info.address}"' in hosts.read_text() and f'ca = "{info.ca}"' in hosts.read_text()
+    assert docker_ca.read_bytes() == Path(info.ca).read_bytes()
+    assert tc_registry.down(registry_paths, name="trust") is True
+    assert not hosts.exists() and not docker_ca.exists()
+    assert tc_registry.down(registry_paths, name="trust") is False
