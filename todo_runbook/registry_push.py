@@ -173,8 +173,10 @@ def match_digests(registry: str, pods: Iterable[Mapping[str, Any]], pushed: Mapp
     """Each running container of an image under the registry: does its image ID carry the pushed digest?"""
     report = DigestReport(registry)
     for pod in pods:
+        # The image the pod asked for (status.image may name another tag of the same image on the node).
+        asked = {c.get("name"): c.get("image") for c in (pod.get("spec") or {}).get("containers") or []}
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            image = str(status.get("image", ""))
+            image = str(asked.get(status.get("name")) or status.get("image", ""))
             if not image.startswith(registry + "/"):
                 continue
             image_id = str(status.get("imageID", ""))
