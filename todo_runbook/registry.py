@@ -213,7 +213,14 @@ def authorization(registry: Registry, creds: Credentials | None, challenge: str,
         return f"Basic {creds.basic()}"
     query = {k: v for k, v in (("service", params.get("service", "")), ("scope", scope)) if v}
     url = params.get("realm", "") + ("?" + urllib.parse.urlencode(query) if query else "")
-    status, _, body = http_get(url, context, timeout, {"Authorization": f"Basic {creds.basic()}"})
+    # A token server elsewhere (a cloud's) is trusted like any site; the registry's own CA is for the registry.
+    same_host = urllib.parse.urlsplit(url).netloc == registry.host
+    try:
+        status, _, body = http_get(url, context if same_host else ssl.create_default_context(), timeout,
+                                   {"Authorization": f"Basic {creds.basic()}"})
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"registry {registry.host} sends clients to the token server {url.split('?')[0]}, "
+                            f"which does not answer: {exc}", "check the network path to that server") from None
     if status != 200:
         return ""
     data = json.loads(body or b"{}")
