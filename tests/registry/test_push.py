@@ -170,3 +170,20 @@ def test_up_trusts_the_registry_and_down_withdraws_it(registry_paths):
     assert tc_registry.down(registry_paths, name="trust") is True
     assert not hosts.exists() and not docker_ca.exists()
     assert tc_registry.down(registry_paths, name="trust") is False
+
+
+def test_the_load_step_pushes_records_digests_and_never_the_password(monkeypatch, auth_registry, scratch_image):
+    """load.push_images, the load step's registry path, with the credentials from the environment."""
+    from todo_runbook import load
+
+    creds = registry_credentials(auth_registry)
+    monkeypatch.setenv(registry.USERNAME_ENV, creds["username"])
+    monkeypatch.setenv(registry.PASSWORD_ENV, creds["password"])
+    result = load.LoadResult("context", "asked for", "ctx", "none: the nodes pull")
+    result = load.push_images(result, at(auth_registry, "load"), [scratch_image], lambda _: None)
+    assert result.registry == f"{auth_registry.address}/load" and result.credentials_from == "environment"
+    assert result.method == f"push to {auth_registry.address}/load; the nodes pull"
+    (pushed,) = result.images
+    assert pushed["digest"].startswith("sha256:") and pushed["source"] == scratch_image
+    assert pushed["image"] == f"{auth_registry.address}/load/{scratch_image}"
+    assert creds["password"] not in json.dumps([result.commands, result.images])
