@@ -19,6 +19,8 @@
 # Picks the cluster and makes the images we just built available to its nodes, without any registry:
 # `minikube image load`, `kind load docker-image`, or a containerd import on the offline test bed.
 # Images the chart runs besides ours (the in-cluster PostgreSQL of the dev profile) are loaded too.
+# With `registry=HOST[:PORT]/PREFIX` they are pushed there instead (digests recorded; what the registry
+# already has is not sent again), and the nodes pull them.
 #
 # **Why:** `imagePullPolicy: IfNotPresent` pods start only if the node already has the image. With
 # `build_in_minikube=true` the images were built inside minikube's own Docker daemon and need no load.

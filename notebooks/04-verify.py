@@ -55,7 +55,7 @@ about = (f"checking the release in namespace {s.config.namespace}: {s.config.hea
          "a rolling update and a pod kill when on, the app in a headless browser (a few minutes)")
 with s.progress("verify", about=about) as progress:
     result = run_step(s.store, "verify", verify.verify, target, s.config, progress=progress,
-                      browser_dir=s.store.run_dir / "browser")
+                      browser_dir=s.store.run_dir / "browser", pushed=s.pushed_digests())
 
 # %% [markdown]
 # ## Pods and their start phases

@@ -1,4 +1,5 @@
-"""CLI: python -m testcluster build [names...] | up [--simulated-nodes N] [--no-node] | down | status."""
+"""CLI: python -m testcluster build [names...] | up [--simulated-nodes N] [--no-node] | down | status
+| registry up|down|status [--auth] [--port N] [--name NAME]."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process the test bed started and remove its run state")
     p_status = sub.add_parser("status", help="what runs, by pid, and whether /readyz answers")
     p_status.add_argument("--json", action="store_true")
+    p_registry = sub.add_parser("registry", help="the test bed's registry (Distribution, TLS on loopback)")
+    p_registry.add_argument("action", choices=("up", "down", "status"))
+    p_registry.add_argument("--name", default="registry", help="instance name (own folder, storage, pidfile)")
+    p_registry.add_argument("--port", type=int, default=5443)
+    p_registry.add_argument("--auth", action="store_true", help="basic auth with a generated password")
     args = parser.parse_args(argv)
 
     try:
@@ -36,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             build(components, force=args.force)
             return 0
+        if args.command == "registry":
+            return registry_command(args)
         from testcluster import controlplane
 
         if args.command == "up":
@@ -57,6 +65,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"testcluster {args.command}: {error}", file=sys.stderr)
         return 1
     return 2
+
+
+def registry_command(args: argparse.Namespace) -> int:
+    from testcluster import registry
+
+    if args.action == "up":
+        info = registry.up(name=args.name, port=args.port, auth=args.auth)
+        print(f"registry {info.name}: https://{info.address} (pid {info.pid}, CA {info.ca}, log {info.log})")
+        print(f"    runbook: PARAMS=\"registry={info.address}/todo\"")
+        if info.credentials_file:
+            print(f"    credentials (user {registry.USERNAME}) in {info.credentials_file}: export them as "
+                  "TODO_RUNBOOK_REGISTRY_USERNAME and TODO_RUNBOOK_REGISTRY_PASSWORD")
+    elif args.action == "down":
+        print(f"registry {args.name}: {'stopped' if registry.down(name=args.name) else 'was not running'}")
+    else:
+        print(json.dumps(registry.status(), indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from testcluster.build import BuildError, Component, GoComponent
 from testcluster.components import COMPONENTS as CONTROL_PLANE_COMPONENTS
 from testcluster.components import SCRIPT_COMPONENTS
 from testcluster.node_components import COMPONENTS as NODE_COMPONENTS
+from testcluster.node_components import ON_DEMAND
 
 
 def all_components() -> list[Component]:
@@ -27,14 +28,15 @@ def all_components() -> list[Component]:
 
 
 def select(components: Sequence[Component], names: Iterable[str]) -> list[Component]:
-    """Components named by component name or by one of their binaries (``kubectl`` -> kubernetes)."""
+    """Components named by component name or by one of their binaries (``kubectl`` -> kubernetes); the
+    on-demand ones (the registry) are built only when named."""
     wanted = list(names)
     if not wanted:
         return list(components)
     chosen: list[Component] = []
     for name in wanted:
         match = [
-            c for c in components
+            c for c in [*components, *ON_DEMAND]  # on-demand ones (the registry) only when named
             if c.name == name or name in (c.packages if isinstance(c, GoComponent) else c.binaries)
         ]
         if not match:

@@ -60,3 +60,16 @@ CRICTL = GoComponent(
 )
 
 COMPONENTS: list[GoComponent] = [CRICTL, COREDNS, METRICS_SERVER, TRAEFIK]
+
+# Built only when asked for by name (`python -m testcluster build registry`, or `python -m testcluster
+# registry up`): the registry path of the runbook, not every test bed run, needs it.
+DISTRIBUTION_VERSION = "v3.1.2"
+REGISTRY = GoComponent(
+    name="registry",
+    module="github.com/distribution/distribution/v3",
+    version=DISTRIBUTION_VERSION,
+    packages={"registry": "github.com/distribution/distribution/v3/cmd/registry"},
+    ldflags=(f"-X github.com/distribution/distribution/v3/version.version={DISTRIBUTION_VERSION}",),
+    description="CNCF Distribution registry on loopback (TLS from a local CA; the kubelet pulls from it)",
+)
+ON_DEMAND = [REGISTRY]

@@ -83,6 +83,12 @@ class NodeLayout:
         return self.root / "kube-proxy-config.yaml"
 
     @property
+    def registry_hosts_dir(self) -> Path:
+        # containerd's registry host configuration (config_path): kept across `down`, like the PKI, so a
+        # registry started before the node is trusted by it (testcluster/registry.py writes it).
+        return self.paths.cluster_dir / "registry-hosts"
+
+    @property
     def volumes_dir(self) -> Path:
         return self.root / "volumes"
 

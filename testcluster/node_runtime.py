@@ -234,6 +234,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
         BinaryName = "{shutil.which('runc') or '/usr/sbin/runc'}"
 
+  # Registry host configuration (hosts.toml per registry, e.g. the test bed registry's CA): read on each pull.
+  [{cri}.registry]
+    config_path = "{layout.registry_hosts_dir}"
+
   [{cri}.cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{layout.cni_conf_dir}"
@@ -254,7 +258,11 @@ def containerd_ready(layout: NodeLayout) -> bool:
 def start_containerd(ctx: ClusterContext, layout: NodeLayout) -> None:
     for directory in (layout.containerd_root, layout.containerd_state, layout.cni_conf_dir, layout.cni_ipam_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    write_if_changed(layout.containerd_config, containerd_config(layout))
+    layout.registry_hosts_dir.mkdir(parents=True, exist_ok=True)
+    running = ctx.process("containerd")
+    if write_if_changed(layout.containerd_config, containerd_config(layout)) and running and running.alive():
+        # containerd reads its config only at start; the pods' shims outlive the restart.
+        ctx.stop_process("containerd")
     recorded = ctx.start_process("containerd", ["containerd", "--config", str(layout.containerd_config),
                                                 "--log-level", "warn"])
     procs.wait_until(lambda: containerd_ready(layout), what="containerd to answer on its socket", timeout=60,

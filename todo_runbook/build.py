@@ -19,7 +19,7 @@ from typing import Any
 from dockerfiles import base_choice, image_build
 from dockerfiles import build_args as dockerfile_args
 
-from . import providers, shell
+from . import providers, registry, shell
 from . import sbom as image_sbom
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
@@ -223,6 +223,9 @@ def build_one(client: Any, component: str, config: RunbookConfig, progress: Prog
     image.tag(repository, tag=tag)
     ref = f"{repository}:{tag}"
     facts = image_build.image_facts(client, ref)
+    if config.registry:  # the same content-addressed tag under the registry: what load pushes and the chart runs
+        ref = registry.parse(config.registry).reference(ref)
+        image.tag(ref.rpartition(":")[0], tag=tag)
     return ImageBuild(component=component, image=repository, tag=tag, ref=ref, image_id=image.id,
                       size_mb=facts.size_mb, layers=facts.layers, seconds=timer.seconds, steps=len(steps),
                       cache_hits=sum(s.cached for s in steps),

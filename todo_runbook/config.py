@@ -24,7 +24,8 @@ __all__ = ["REPO_ROOT", "RunbookConfig", "cache_root"]
 
 ENV_PREFIX = "TODO_RUNBOOK_"
 # TODO_RUNBOOK_* variables that belong to other parts of the project, not to RunbookConfig.
-ENV_NOT_PARAMETERS = {"CACHE"}
+# The registry's credentials are read only from these (never a parameter: parameters end up in the evidence).
+ENV_NOT_PARAMETERS = {"CACHE", "REGISTRY_USERNAME", "REGISTRY_PASSWORD"}
 
 PROVIDERS = ("auto", "minikube", "kind", "context", "testbed")
 PROFILES = ("dev", "prod")
@@ -80,6 +81,10 @@ class RunbookConfig:
     vuln_db: str = _param("", "vulnerability database folder for scanning the SBOMs: a Grype database cache "
                               "(<folder>/6/vulnerability.db) or a Trivy cache (<folder>/db/trivy.db), the scanner "
                               "on PATH; empty: no scan (criterion not applicable)")
+    registry: str = _param("", "HOST[:PORT]/PREFIX the nodes pull from (TLS): the build tags the images under it, "
+                               "load pushes them instead of loading them into the nodes; empty: load into the "
+                               "nodes. Credentials only from TODO_RUNBOOK_REGISTRY_USERNAME/_PASSWORD or "
+                               "`docker login`")
     # cluster
     provider: str = _param("auto", "how to reach a cluster", PROVIDERS)
     kube_context: str = _param("", "kube context; empty: the provider's (or the current one)")
@@ -216,6 +221,10 @@ class RunbookConfig:
         if not 1 <= self.backend_port <= 65535:
             raise ConfigError(f"parameter 'backend_port' is {self.backend_port}, not a TCP port",
                               "set backend_port to the port your backend listens on (1-65535), e.g. 8000")
+        if self.registry:
+            from .registry import parse
+
+            parse(self.registry)
         unknown_tools = set(self.aiops_tools) - {"kubectl-ai", "kagent", "docker-ai"}
         if unknown_tools:
             raise ConfigError(f"parameter 'aiops_tools' names unknown tools: {sorted(unknown_tools)}",

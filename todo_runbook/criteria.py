@@ -151,6 +151,17 @@ def _scan_not_applicable(result: Mapping[str, Any]) -> str | None:
     return str(scan.get("reason")) + (f"; {scan['command']}" if scan.get("command") else "")
 
 
+def _digests_match(result: Mapping[str, Any]) -> bool | None:
+    containers = _dig(result, "registry_images", "containers")
+    return all(c.get("matches") for c in containers) if containers else None
+
+
+def _loaded_not_pushed(result: Mapping[str, Any]) -> str | None:
+    if result.get("registry_images") is None:
+        return "not applicable: the images were loaded into the nodes, not pushed to a registry (registry is empty)"
+    return None
+
+
 SPECS: list[_Spec] = [
     _Spec("frontend_image_mb", "frontend image size", "build", "<", "MB", "docker image inspect: Size",
           lambda c: c.max_frontend_image_mb, _image_size("frontend")),
@@ -169,6 +180,9 @@ SPECS: list[_Spec] = [
           lambda c: True, _pods_ready),
     _Spec("pod_start_s", "slowest pod start (created -> Ready)", "verify", "<", "s",
           "pod conditions lastTransitionTime - creationTimestamp", lambda c: c.max_pod_start_s, _max_pod_start),
+    _Spec("pods_run_pushed_digests", "the pods run the digests pushed to the registry", "verify", "==", "",
+          "pod status imageID against the digest the registry returned for the push", lambda c: True,
+          _digests_match, _loaded_not_pushed),
     _Spec("ingress_reachable", "the app answers at its host through the ingress (not a port-forward)", "verify",
           "==", "", "GET /health with the Host header at the ingress address", lambda c: True,
           lambda r: None if not r.get("access") else r.get("access") == "ingress"),

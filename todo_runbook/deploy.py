@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import shell
+from . import registry, registry_push, shell
 from .config import RunbookConfig
 from .errors import CommandFailedError, ConfigError, StepFailedError
 from .providers import ClusterTarget
@@ -54,6 +54,7 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
             repository, tag = split_ref(images[component])
             args += ["--set", f"{component}.image.repository={repository}",
                      "--set-string", f"{component}.image.tag={tag}"]
+    args += registry_args(config, images)
     args += ["--set", f"backend.service.port={config.backend_port}",
              "--set-string", f"backend.app.healthPath={config.backend_health_path}",
              "--set-string", f"backend.app.readyPath={config.backend_ready_path}",
@@ -62,6 +63,23 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
     args += ["--set", f"backend.replicaCount={config.backend_replicas}",
              "--set", f"frontend.replicaCount={config.frontend_replicas}",
              "--set", f"ingress.host={config.ingress_host}"]
+    return args
+
+
+def registry_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
+    """The registry path: every image the release runs under the registry (ours already are, by their
+    references; the in-cluster PostgreSQL's is mapped the same way), and the pull secret with credentials."""
+    if not config.registry:
+        return []
+    pushing = registry.parse(config.registry)
+    args: list[str] = []
+    for component in ("backend", "frontend", "postgresql"):
+        if component in images and not pushing.owns(images[component]):
+            repository, tag = split_ref(pushing.reference(images[component]))
+            args += ["--set", f"{component}.image.repository={repository}",
+                     "--set-string", f"{component}.image.tag={tag}"]
+    if registry.credentials(pushing):
+        args += ["--set", f"imagePullSecrets[0].name={registry_push.pull_secret_name(config.release)}"]
     return args
 
 
@@ -112,7 +130,27 @@ def _diagnosed_remedy(target: ClusterTarget, config: RunbookConfig) -> str:
     return "; ".join(f"{f.object}: {f.detail} -> {f.remedy}" for f in findings[:3])
 
 
+def _pull_secret(target: ClusterTarget, config: RunbookConfig) -> list[dict[str, str]]:
+    """With registry credentials: the Secret the pods pull with, made through the API (never a command line)."""
+    pushing = registry.parse(config.registry) if config.registry else None
+    creds = registry.credentials(pushing) if pushing else None
+    if not pushing or not creds:
+        return []
+    from .providers import api_client
+
+    api = api_client(target)
+    name = registry_push.pull_secret_name(config.release)
+    try:
+        registry_push.ensure_pull_secret(api, config.namespace, name, pushing, creds)
+    finally:
+        api.close()
+    return [shell.recorded(f"kubectl -n {config.namespace} create secret docker-registry {name} "
+                           f"--docker-server={pushing.host} --docker-username=<from the {creds.source}> "
+                           "--docker-password=<...>", "the pods' pull secret (made through the API)")]
+
+
 def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> DeployResult:
+    pull_commands = _pull_secret(target, config)
     secret_file, secret_args = _secret_values_file()
     argv = target.helm("upgrade", "--install", config.release, str(config.path(config.chart)),
                        "-n", config.namespace, "--create-namespace", *release_args(config, images), *secret_args,
@@ -139,5 +177,5 @@ def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, s
         revision=int(status.get("version", 0)), status=status.get("info", {}).get("status", "unknown"),
         seconds=res.seconds, images=dict(images), values=shell.mask_tree(json.loads(values or "{}")),
         values_files=[str(f) for f in config.profile_values_files()], command=command,
-        commands=[shell.recorded(command, "install or upgrade the release and wait for it")],
+        commands=[*pull_commands, shell.recorded(command, "install or upgrade the release and wait for it")],
     )

@@ -113,8 +113,15 @@ def _pod_rules(pod: Mapping[str, Any], events: list[Mapping[str, Any]]) -> list[
                                     f"read the crash: kubectl logs {_name(pod)} -c {cname} --previous; "
                                     "check env vars/secrets and the database URL"))
         if reason in _PULL_ERRORS:
+            image = str(cs.get("image", ""))
+            host = image.split("/", 1)[0] if "/" in image else ""
+            pulled = bool(host) and ("." in host or ":" in host or host == "localhost")
             findings.append(Finding("image_pull", ERROR, f"{name}/{cname}",
-                                    f"{reason}: {waiting.get('message', cs.get('image', ''))}",
+                                    f"{reason} for image {image}" + (f" from registry {host}" if pulled else "")
+                                    + f": {waiting.get('message', '')}",
+                                    f"the node cannot pull from {host}: check that the image was pushed (the load "
+                                    "step's digests), that the node trusts the registry's CA (containerd hosts.toml) "
+                                    "and that the pull Secret's credentials are right (imagePullSecrets)" if pulled else
                                     "the node cannot get the image: load it into the cluster (minikube image load "
                                     "IMAGE / kind load docker-image IMAGE) and use pullPolicy IfNotPresent or Never; "
                                     "check the repository:tag spelling"))

@@ -238,8 +238,11 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
                              "image sizes and build times against the budgets"))
     parts.append(_sbom_html(build))
     if load.get("images"):
-        parts.append("<h2>Load</h2>" + _table(["image", "method", "time"], [
-            [_e(i["image"]), _e(i["method"]), _e(f"{i.get('seconds') or 0:.1f} s")] for i in load["images"]]))
+        path = (f"push to the registry {load['registry']}: the nodes pull" if load.get("registry") else
+                f"loaded into the nodes ({load.get('method', '')})")
+        parts.append(f"<h2>Load</h2><p>path: {_e(path)}</p>" + _table(["image", "method", "digest", "time"], [
+            [_e(i["image"]), _e(i["method"]), _e(i.get("digest", "")), _e(f"{i.get('seconds') or 0:.1f} s")]
+            for i in load["images"]]))
     if deploy:
         parts.append(f"<h2>Deploy</h2><p>release <code>{_e(deploy.get('release'))}</code> revision "
                      f"{_e(deploy.get('revision'))} ({_e(deploy.get('status'))}) in "

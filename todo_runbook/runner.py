@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import registry as image_registry
 from . import steps as registry
 from .config import REPO_ROOT, RunbookConfig
 from .errors import ConfigError, RunbookError, error_dict
@@ -161,6 +162,11 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
         testbed_builds_them = bool(missing) and missing <= TESTBED_BUILDS and config.provider in ("auto", "testbed")
         if not testbed_builds_them:
             pf.raise_if_missing()
+        if config.registry and {"load", "deploy"} & set(steps):  # before any build: the push would fail
+            pushing = image_registry.parse(config.registry)
+            result["registry"] = image_registry.check(pushing, image_registry.credentials(pushing))
+            say(f"registry: {pushing.base} answers over TLS ({result['registry'].tls}), auth "
+                f"{result['registry'].auth}")
         if CLUSTER_STEPS & set(steps):
             target = resolve(config, say=say, need=lambda: capacity.peak_need(config))
             result["cluster"] = target

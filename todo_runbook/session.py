@@ -58,6 +58,14 @@ class Session:
         database = self.store.result("build").get("database") or {}
         return {**self.built_images(), **({"postgresql": database["image"]} if database.get("image") else {})}
 
+    def pushed_digests(self) -> dict[str, str]:
+        """image reference -> digest the load step pushed (empty when the images were loaded into the nodes)."""
+        if not self.store.has("load"):
+            return {}
+        load = self.store.result("load")
+        return {img["image"]: img["digest"] for img in load.get("images", []) if load.get("registry")
+                and img.get("digest")}
+
     def criteria_so_far(self) -> list[criteria.Criterion]:
         """The success criteria of the steps this run has recorded so far."""
         recorded = [name for name in steps.names() if self.store.has(name)]

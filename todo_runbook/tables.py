@@ -41,7 +41,8 @@ def sboms(build: Any) -> pd.DataFrame:
 
 
 def loads(load: Any) -> pd.DataFrame:
-    return pd.DataFrame([{"image": i["image"], "method": i["method"], "seconds": i.get("seconds")}
+    return pd.DataFrame([{"image": i["image"], "method": i["method"], "digest": i.get("digest", ""),
+                          "seconds": i.get("seconds")}
                          for i in _data(load).get("images", [])])
 
 

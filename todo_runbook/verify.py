@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import browser, shell
+from . import browser, registry, shell
 from .config import RunbookConfig
 from .diagnosis import Diagnosis, diagnose
 from .errors import StepFailedError, error_dict
@@ -33,6 +33,7 @@ from .kube import (
 from .metrics import MetricsSampler, ResourceReport
 from .progress import Progress
 from .providers import ClusterTarget, api_client
+from .registry_push import DigestReport, match_digests
 from .timing import Timer, iso_now
 
 
@@ -101,6 +102,8 @@ class VerifyResult:
     recovery: RecoveryResult | None = None
     resources: ResourceReport | None = None
     diagnosis: Diagnosis | None = None
+    # the registry path only: each container's image ID against the digest the load step pushed
+    registry_images: DigestReport | None = None
     started_at: str = ""
     error: dict[str, str] | None = None
     commands: list[dict[str, str]] = field(default_factory=list)
@@ -204,9 +207,12 @@ def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expec
 
 
 def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = lambda _: None,
-           browser_dir: Path | None = None) -> VerifyResult:
+           browser_dir: Path | None = None, pushed: Mapping[str, str] | None = None) -> VerifyResult:
+    """`pushed` (image reference -> digest, from the load step on the registry path): the pods must run those."""
     kube = Kube(api_client(target))
     result = VerifyResult(namespace=config.namespace, release=config.release, started_at=iso_now())
+    if pushed and config.registry:
+        result.registry_images = DigestReport(registry.parse(config.registry).base)
     ns = config.namespace
     result.commands += [
         shell.recorded(shell.command_line(target.kubectl("-n", ns, "get", "pods", "-o", "wide")), "pods and restarts"),
@@ -222,6 +228,10 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
         if not pods:
             raise StepFailedError(f"no pods of release '{config.release}' in namespace '{ns}'",
                                   "run the deploy step first (03-deploy) or check -p release / -p namespace")
+        if result.registry_images is not None and pushed:
+            result.registry_images = match_digests(result.registry_images.registry,
+                                                   kube.pods(ns, _selector(config)), pushed)
+            progress(f"image IDs against the pushed digests: {result.registry_images.all_match}")
         result.services, services = _services(kube, config)
         progress("connecting over HTTP (ingress with Host header, else port-forward)")
         try:

@@ -84,6 +84,13 @@ def test_catalog_includes_the_node_components() -> None:
     assert {c.name for c in node_components.COMPONENTS} <= names
 
 
+def test_the_registry_is_built_only_when_named() -> None:
+    everything = catalog.all_components()
+    assert "registry" not in {c.name for c in everything}
+    assert catalog.select(everything, ["registry"]) == [node_components.REGISTRY]
+    assert node_components.REGISTRY.packages == {"registry": "github.com/distribution/distribution/v3/cmd/registry"}
+
+
 def test_second_build_reuses_the_cache_and_the_binaries_run() -> None:
     paths = Paths.default()
     try:
@@ -120,3 +127,15 @@ def test_every_testbed_error_has_one_base_and_the_cli_prints_it_without_a_traceb
     assert cli.returncode == 1
     assert "testcluster build: unknown component 'kubectll'" in cli.stderr
     assert "Traceback" not in cli.stderr
+
+
+def test_the_nodes_containerd_reads_registry_host_configuration(tmp_path) -> None:
+    """hosts.toml per registry (the test bed registry's CA) under a folder kept across `down`."""
+    from testcluster.node_layout import NodeLayout
+    from testcluster.node_runtime import containerd_config
+
+    layout = NodeLayout(Paths(tmp_path))
+    import tomllib
+
+    cri = tomllib.loads(containerd_config(layout))["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["registry"]["config_path"] == str(tmp_path / "testcluster" / "registry-hosts")

@@ -82,6 +82,11 @@ def verify(p95: float = 12.5, failed: int = 0) -> dict[str, Any]:
             "declared": {"todo-backend-1/backend": {"requests": {"cpu": "250m", "memory": "256Mi"},
                                                     "limits": {"cpu": "500m", "memory": "512Mi"}}}},
         "diagnosis": {"namespace": "todo", "findings": [], "pods_examined": 2, "events_examined": 10},
+        # a run on the registry path: each container's image ID against the pushed digest
+        "registry_images": {"registry": "127.0.0.1:5443/todo", "containers": [
+            {"pod": "todo-backend-1", "container": "backend", "image": "127.0.0.1:5443/todo/todo-backend:abc",
+             "image_id": "127.0.0.1:5443/todo/todo-backend@sha256:" + "a" * 64,
+             "pushed_digest": "sha256:" + "a" * 64, "matches": True}]},
         "started_at": "2026-11-26T09:02:00+00:00", "error": None,
         "commands": [{"purpose": "pods", "command": "kubectl -n todo get pods", "at": "2026-11-26T09:02:00+00:00"}],
     }

@@ -151,3 +151,18 @@ def test_fixable_critical_vulnerabilities_fail_and_no_database_does_not_apply():
     scan = crit["critical_vulnerabilities"]
     assert scan.status == NOT_APPLICABLE and scan.measured is None
     assert scan.reason == "not scanned: no vulnerability database; grype db update ..."
+
+
+def test_pods_run_pushed_digests_only_on_the_registry_path():
+    loaded = samples.verify()
+    loaded["registry_images"] = None
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(loaded)), ALL))["pods_run_pushed_digests"]
+    assert crit.status == NOT_APPLICABLE and "loaded into the nodes" in crit.reason
+    wrong = samples.verify()
+    wrong["registry_images"]["containers"][0]["matches"] = False
+    assert by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(wrong)), ALL))[
+        "pods_run_pushed_digests"].status == FAIL
+    none_seen = samples.verify()
+    none_seen["registry_images"]["containers"] = []
+    assert by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(none_seen)), ALL))[
+        "pods_run_pushed_digests"].status == NOT_MEASURED

@@ -46,6 +46,17 @@ def test_image_pull_error_points_at_loading_the_image(fixture_json):
     assert "ErrImagePull" in finding.detail and "image load" in finding.remedy
 
 
+def test_a_pull_from_a_registry_names_the_image_the_registry_and_the_error(fixture_json):
+    pod = fixture_json("pod_image_pull.json")
+    status = pod["status"]["containerStatuses"][0]
+    status["image"] = "127.0.0.1:5443/todo/todo-frontend:abc123"
+    status["state"]["waiting"]["message"] = "failed to resolve reference: x509: certificate signed by unknown authority"
+    (finding,) = [f for f in diagnose("todo", [pod], []).findings if f.rule == "image_pull"]
+    assert "image 127.0.0.1:5443/todo/todo-frontend:abc123 from registry 127.0.0.1:5443" in finding.detail
+    assert "unknown authority" in finding.detail
+    assert "hosts.toml" in finding.remedy and "imagePullSecrets" in finding.remedy
+
+
 def test_failing_probe_from_events(fixture_json):
     diag = diagnose("todo", [fixture_json("pod_ready_backend.json")], fixture_json("events_probe.json"))
     (finding,) = [f for f in diag.findings if f.rule == "failing_probe"]
