@@ -1,6 +1,7 @@
 """The plan's mutating prompts ("Scale backend to 4 replicas", "Deploy todo-frontend with 2 replicas") on the
 test bed's real node, with -p aiops_allow_mutating=true: the agent really scales through the MCP server, the
-step checks the API shows the new Ready count, and puts every deployment back afterwards."""
+step checks the API shows the new Ready count, and puts every deployment back afterwards. (Without the
+parameter the MCP server refuses the same calls: tests/aiops/test_kubectl_mcp.py.)"""
 
 from __future__ import annotations
 
@@ -53,27 +54,6 @@ def test_scale_prompts_change_the_cluster_are_verified_and_restored(node_testbed
         current = {d["metadata"]["name"]: (d["spec"]["replicas"], (d.get("status") or {}).get("readyReplicas"))
                    for d in kube.deployments(namespace)}
         assert current == {f"todo-todo-app-{c}": (n, n) for c, n in COMPONENTS.items()}, (current, result.restored)
-    finally:
-        kube.core.delete_namespace(namespace)
-        kube.close()
-
-
-def test_without_permission_the_scale_prompt_is_refused_and_nothing_changes(node_testbed, agent_venv,
-                                                                            tmp_path: Path) -> None:
-    kube = Kube(node_testbed.api_client())
-    namespace = f"aiops-ro-{secrets.token_hex(3)}"
-    try:
-        kube.core.create_namespace({"metadata": {"name": namespace}})
-        image = faults.node_image(kube, "default")
-        kube.apps.create_namespaced_deployment(namespace, deployment("backend", 1, image))
-        target = ClusterTarget("testbed", "test bed", node_testbed.context, node_testbed.kubeconfig)
-        config = RunbookConfig(namespace=namespace, aiops_tools=["kagent"], aiops_timeout_s=120)
-        result = aiops.run_aiops(target, config, tmp_path / "transcripts")
-        scale = next(r for r in result.runs if r.prompt.startswith("Scale backend"))
-        assert scale.outcome.startswith(("refused", "failed")), scale.outcome
-        assert not any(c["exit_code"] == 0 and "scale" in c["command"] for c in scale.tool_calls), scale.tool_calls
-        (backend,) = kube.deployments(namespace)
-        assert backend["spec"]["replicas"] == 1
     finally:
         kube.core.delete_namespace(namespace)
         kube.close()
