@@ -33,6 +33,7 @@ from .metrics import MetricsSampler, ResourceReport
 from .progress import Progress
 from .providers import ClusterTarget, api_client
 from .timing import Timer, iso_now
+from .tls import TlsCheck, check_release, https_url
 
 
 @dataclass
@@ -95,6 +96,7 @@ class VerifyResult:
     app_checks: AppChecks | None = None
     chat: ChatCheck | None = None
     latency: LatencyResult | None = None
+    tls: TlsCheck | None = None
     rolling: RollingResult | None = None
     recovery: RecoveryResult | None = None
     resources: ResourceReport | None = None
@@ -252,6 +254,11 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
             progress(f"app checks: {result.app_checks.reason}")
         progress(f"timing {config.health_requests} GET {health}")
         result.latency = client.latency(health, config.health_requests)
+        progress("checking https://" + config.ingress_host + " with the local CA (tls.py)")
+        result.tls = check_release(kube.ingresses(ns, _selector(config)), config,
+                                   https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url),
+                                   client.api_base if client.access == "ingress" else target.ingress_url, health)
+        result.commands += result.tls.commands
         if config.rolling_update:
             progress("rolling update (helm upgrade) while a client loops on /api/tasks")
             result.rolling = rolling_update(target, config, client)
