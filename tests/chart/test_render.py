@@ -145,3 +145,20 @@ def test_everything_on_renders_hpa_pdb_and_network_policies(helm: Helm) -> None:
     assert len(manifests.of_kind("HorizontalPodAutoscaler")) == 2
     assert len(manifests.of_kind("PodDisruptionBudget")) == 2
     assert len(manifests.of_kind("NetworkPolicy")) == 2
+
+
+def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(helm: Helm) -> None:
+    """The dev profile serves todo.local over HTTPS from the runbook's Secret and keeps plain HTTP serving;
+    elsewhere TLS redirects plain HTTP (ingress-nginx's default, stated so every controller does the same)."""
+    dev = helm.render_profile("dev").one("Ingress")
+    assert dev["spec"]["tls"] == [{"hosts": ["todo.local"], "secretName": "todo-app-ingress-tls"}]
+    assert dev["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+    on = helm.render(sets={**EXTERNAL_DB, "ingress.tls.enabled": True, "ingress.tls.secretName": "my-tls"})
+    assert on.one("Ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
+    # a user's own annotation wins, and is not written twice
+    own = helm.render(sets={**EXTERNAL_DB, "ingress.tls.enabled": True, "ingress.tls.secretName": "my-tls",
+                            "ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/ssl-redirect": "false"})
+    assert own.text.count("ssl-redirect") == 1
+    assert own.one("Ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+    off = helm.render(sets=EXTERNAL_DB).one("Ingress")
+    assert "tls" not in off["spec"] and "ssl-redirect" not in str(off["metadata"].get("annotations"))
