@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.chart.chart_tools import CHART
-from todo_runbook import tls
+from todo_runbook import certs, tls
 from todo_runbook.config import RunbookConfig
 from todo_runbook.evidence import to_jsonable
 
@@ -33,7 +33,7 @@ def test_the_release_secret_is_made_through_the_api_and_never_recorded(testbed: 
         assert setup.enabled and setup.secret and setup.secret.action == "created"
         secret = core.read_namespaced_secret("todo-app-ingress-tls", namespace)
         assert secret.type == "kubernetes.io/tls"
-        files = tls.CertFiles(tmp_path / "tls" / "ca.crt", tmp_path / "tls" / "ca.key",
+        files = certs.CertFiles(tmp_path / "tls" / "ca.crt", tmp_path / "tls" / "ca.key",
                               tmp_path / "tls" / "todo.local.crt", tmp_path / "tls" / "todo.local.key")
         assert base64.b64decode(secret.data["tls.crt"]) == files.cert.read_bytes()
         assert base64.b64decode(secret.data["tls.key"]) == files.key.read_bytes()

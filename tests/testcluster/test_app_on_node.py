@@ -24,7 +24,7 @@ import requests
 
 from testcluster import images, node, node_layout
 from tests.testcluster.node_support import wait_for as shared_wait_for
-from todo_runbook import tls
+from todo_runbook import certs, tls
 from todo_runbook.config import RunbookConfig
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
@@ -62,7 +62,7 @@ def app_images(real_node: Any, docker_client: Any, offline_bases: dict[str, str]
 def release(real_node: Any, app_images: dict[str, str]) -> Iterator[str]:
     namespace = f"todo-node-{uuid.uuid4().hex[:6]}"
     # values-dev.yaml serves HTTPS from this Secret (Traefik drops an Ingress whose TLS Secret is missing)
-    files = tls.ensure_certificates("todo.local")
+    files = certs.ensure_certificates("todo.local")
     tls.apply_tls_secret(real_node.api_client(), namespace, "todo-app-ingress-tls", files)
     start = time.monotonic()
     real_node.run("helm", ["upgrade", "--install", RELEASE, str(CHART), "-n", namespace, "--create-namespace",
@@ -171,7 +171,7 @@ def test_https_through_the_ingress_verifies_with_the_local_ca(real_node: Any, re
     assert check.certificate and check.certificate.hosts == ["todo.local"]
     assert check.plain_http and check.plain_http.observed == "served"
     with pytest.raises(ssl.SSLCertVerificationError):
-        tls.handshake(facts["ingress_https_url"], "other.example", tls.tls_dir() / "ca.crt")
+        tls.handshake(facts["ingress_https_url"], "other.example", certs.tls_dir() / "ca.crt")
 
 
 def client_networking(real_node: Any) -> Any:

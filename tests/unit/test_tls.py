@@ -1,4 +1,4 @@
-"""HTTPS at the ingress (todo_runbook/tls.py) against real TLS: a local HTTPS server on loopback serves the
+"""HTTPS at the ingress (todo_runbook/certs.py, tls.py) against real TLS: a local HTTPS server on loopback serves the
 issued certificate chain, and the checks verify it with the CA the way verify does at the ingress."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from todo_runbook import tls
+from todo_runbook import certs, tls
 from todo_runbook.config import RunbookConfig
 from todo_runbook.errors import RunbookError
 from todo_runbook.evidence import to_jsonable
@@ -42,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(files: tls.CertFiles | None = None, redirect: bool = False) -> Iterator[str]:
+def serving(files: certs.CertFiles | None = None, redirect: bool = False) -> Iterator[str]:
     """A real HTTP(S) server on 127.0.0.1 with the issued chain; yields its base URL."""
     handler = type("Handler", (_Handler,), {"redirect_to_https": redirect})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -62,38 +62,38 @@ def serving(files: tls.CertFiles | None = None, redirect: bool = False) -> Itera
 
 
 @pytest.fixture
-def files(tmp_path: Path) -> tls.CertFiles:
-    return tls.ensure_certificates(HOST, tmp_path / "tls")
+def files(tmp_path: Path) -> certs.CertFiles:
+    return certs.ensure_certificates(HOST, tmp_path / "tls")
 
 
-def test_the_ca_and_the_host_certificate_are_made_once_with_private_keys(files: tls.CertFiles) -> None:
+def test_the_ca_and_the_host_certificate_are_made_once_with_private_keys(files: certs.CertFiles) -> None:
     for key in (files.ca_key, files.key):
         assert key.stat().st_mode & 0o777 == 0o600, key
         assert b"PRIVATE KEY" in key.read_bytes()
     assert files.ca_cert.parent.stat().st_mode & 0o777 == 0o700
-    facts = tls.check_certificate(files.cert, files.ca_cert, HOST)
+    facts = certs.check_certificate(files.cert, files.ca_cert, HOST)
     assert facts.hosts == [HOST] and "todo-runbook local CA" in facts.issuer
     # a second deploy reuses both (trust the CA once); another host gets its own certificate from the same CA
-    again = tls.ensure_certificates(HOST, files.ca_cert.parent)
-    assert tls.check_certificate(again.cert, again.ca_cert, HOST).sha256 == facts.sha256
-    other = tls.ensure_certificates("other.local", files.ca_cert.parent)
+    again = certs.ensure_certificates(HOST, files.ca_cert.parent)
+    assert certs.check_certificate(again.cert, again.ca_cert, HOST).sha256 == facts.sha256
+    other = certs.ensure_certificates("other.local", files.ca_cert.parent)
     assert other.ca_cert.read_bytes() == files.ca_cert.read_bytes()
-    assert tls.check_certificate(other.cert, other.ca_cert, "other.local").sha256 != facts.sha256
+    assert certs.check_certificate(other.cert, other.ca_cert, "other.local").sha256 != facts.sha256
 
 
-def test_the_chain_verifies_over_real_tls_and_a_wrong_host_does_not(files: tls.CertFiles) -> None:
+def test_the_chain_verifies_over_real_tls_and_a_wrong_host_does_not(files: certs.CertFiles) -> None:
     with serving(files) as base:
         version, cipher, cert = tls.handshake(base, HOST, files.ca_cert)
         assert version.startswith("TLSv1.") and cipher and cert.hosts == [HOST]
         with pytest.raises(ssl.SSLCertVerificationError, match=r"[Hh]ostname mismatch"):
             tls.handshake(base, "evil.local", files.ca_cert)
         # another CA does not vouch for it: the chain is checked, not just the name
-        stranger = tls.ensure_certificates(HOST, files.ca_cert.parent.parent / "other-ca")
+        stranger = certs.ensure_certificates(HOST, files.ca_cert.parent.parent / "other-ca")
         with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
             tls.handshake(base, HOST, stranger.ca_cert)
 
 
-def test_verify_https_measures_health_latency_and_plain_http(files: tls.CertFiles) -> None:
+def test_verify_https_measures_health_latency_and_plain_http(files: certs.CertFiles) -> None:
     config = RunbookConfig(health_requests=20)
     settings = tls.IngressTls(True, HOST, "todo-app-ingress-tls", redirect_http=True)
     with serving(files) as https_base, serving(redirect=True) as http_base:
@@ -106,7 +106,7 @@ def test_verify_https_measures_health_latency_and_plain_http(files: tls.CertFile
     assert "--cacert" in check.commands[0]["command"] and "insecure" not in check.commands[0]["command"]
 
 
-def test_plain_http_that_contradicts_the_values_fails_the_check(files: tls.CertFiles) -> None:
+def test_plain_http_that_contradicts_the_values_fails_the_check(files: certs.CertFiles) -> None:
     config = RunbookConfig(health_requests=3)
     says_redirect = tls.IngressTls(True, HOST, "s", redirect_http=True)
     with serving(files) as https_base, serving(redirect=False) as http_base:
@@ -120,7 +120,7 @@ def test_plain_http_that_contradicts_the_values_fails_the_check(files: tls.CertF
 
 
 def test_a_certificate_for_another_host_served_by_the_ingress_fails_verification(tmp_path: Path) -> None:
-    wrong = tls.ensure_certificates("not-todo.local", tmp_path / "tls")
+    wrong = certs.ensure_certificates("not-todo.local", tmp_path / "tls")
     with serving(wrong) as https_base:
         check = tls.verify_https(tls.IngressTls(True, HOST, "s"), https_base, "", RunbookConfig(health_requests=2),
                                  "/api/health", wrong.ca_cert)
@@ -128,24 +128,24 @@ def test_a_certificate_for_another_host_served_by_the_ingress_fails_verification
     assert "mismatch" in check.detail.lower()
 
 
-def test_bad_input_missing_ca_expired_or_wrong_host_certificate(files: tls.CertFiles, tmp_path: Path) -> None:
+def test_bad_input_missing_ca_expired_or_wrong_host_certificate(files: certs.CertFiles, tmp_path: Path) -> None:
     with pytest.raises(RunbookError) as missing:
         tls.verify_https(tls.IngressTls(True, HOST, "s"), "https://127.0.0.1:1", "", RunbookConfig(),
                          "/api/health", tmp_path / "nowhere" / "ca.crt")
     assert "does not exist" in missing.value.problem and "03-deploy" in missing.value.remedy
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=tls.CERT_DAYS + 1)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=certs.CERT_DAYS + 1)
     with pytest.raises(RunbookError) as expired:
-        tls.check_certificate(files.cert, files.ca_cert, HOST, now=later)
+        certs.check_certificate(files.cert, files.ca_cert, HOST, now=later)
     assert "expired" in expired.value.problem and f"delete {files.cert}" in expired.value.remedy
     with pytest.raises(RunbookError) as wrong_host:
-        tls.check_certificate(files.cert, files.ca_cert, "shop.local")
+        certs.check_certificate(files.cert, files.ca_cert, "shop.local")
     assert "is for todo.local, not shop.local" in wrong_host.value.problem
     with pytest.raises(RunbookError, match="does not exist"):
-        tls.load_certificate(tmp_path / "absent.crt", "CA certificate")
+        certs.load_certificate(tmp_path / "absent.crt", "CA certificate")
     # an expired certificate on disk is replaced on the next deploy, not served
     files.cert.write_bytes(b"not a certificate")
-    renewed = tls.ensure_certificates(HOST, files.ca_cert.parent)
-    assert tls.check_certificate(renewed.cert, renewed.ca_cert, HOST).hosts == [HOST]
+    renewed = certs.ensure_certificates(HOST, files.ca_cert.parent)
+    assert certs.check_certificate(renewed.cert, renewed.ca_cert, HOST).hosts == [HOST]
 
 
 def test_the_ingress_tls_settings_follow_the_rendered_values() -> None:
@@ -162,7 +162,7 @@ def test_the_ingress_tls_settings_follow_the_rendered_values() -> None:
     assert tls.https_url("", "http://127.0.0.1:18080") == ""
 
 
-def test_no_key_material_in_what_is_recorded(files: tls.CertFiles) -> None:
+def test_no_key_material_in_what_is_recorded(files: certs.CertFiles) -> None:
     with serving(files) as https_base:
         check = tls.verify_https(tls.IngressTls(True, HOST, "s", redirect_http=False), https_base, "",
                                  RunbookConfig(health_requests=2), "/api/health", files.ca_cert)
