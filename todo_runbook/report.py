@@ -292,10 +292,10 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
         "counted": sum(c.status not in (NOT_RUN, NOT_APPLICABLE) for c in table),
         "provider": summary.get("provider") or None, "failures": failures,
         "criteria": _criteria_rows(table), "steps": steps_rows,
-        "build": _build_view(_result(evidence, "build"), config),
+        "build_view": _build_view(_result(evidence, "build"), config),
         "load_images": [[i["image"], i["method"], f"{i.get('seconds') or 0:.1f} s"]
                         for i in _result(evidence, "load").get("images") or []],
-        "deploy": _result(evidence, "deploy"), "verify": _verify_view(verify, config),
+        "deploy_result": _result(evidence, "deploy"), "verify_view": _verify_view(verify, config),
         "aiops_html": Markup(_aiops_html(aiops)) if aiops else None,
         "diagnosis_only": verify.get("diagnosis") if not aiops else None,
         "trend": _figure(trend, f"last {len(history)} runs (outputs/history.csv)") if trend is not None else None,
