@@ -255,7 +255,7 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
         progress(f"timing {config.health_requests} GET {health}")
         result.latency = client.latency(health, config.health_requests)
         progress("checking https://" + config.ingress_host + " with the local CA (tls.py)")
-        result.tls = check_release(kube.ingresses(ns, _selector(config)), config,
+        result.tls = check_release(kube, config, _selector(config),
                                    https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url),
                                    client.api_base if client.access == "ingress" else target.ingress_url, health)
         result.commands += result.tls.commands
