@@ -19,7 +19,7 @@ PARAMS ?=
 PYTEST_ARGS ?=
 LAB_PORT ?=
 
-.PHONY: help setup engine tools runbook test lab notebooks cheatsheet cluster-up cluster-down clean distclean
+.PHONY: help setup engine tools runbook test bench lab notebooks cheatsheet cluster-up cluster-down clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -50,6 +50,9 @@ runbook: setup engine ## preflight, then the whole runbook headless; prints wher
 
 test: setup engine ## the whole test suite: unit, app, images, chart, test bed, end to end
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup engine ## warm benchmark: the runbook's build/load/deploy/teardown vs the same raw commands, A/B x3; outputs/bench/
+	$(PY) -m todo_runbook.bench $(foreach p,$(PARAMS),-p $(p))
 
 lab: setup ## JupyterLab on the notebooks (as root too), on the first free port from 8888; prints the URL
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 \

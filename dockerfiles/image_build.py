@@ -186,8 +186,13 @@ def container_ip(container: Any) -> str:
     raise DockerImageError(f"container {container.name} has no IP address on networks {list(networks)}")
 
 
+class PathNotFoundError(DockerImageError):
+    """The server is up but answers 404 at the probed path: waiting longer cannot help."""
+
+
 def wait_for_http(container: Any, port: int, path: str, timeout: float = 60.0, expect: int = 200) -> float:
-    """Seconds until ``http://<container ip>:port/path`` answers ``expect``; raises with the logs when it never does."""
+    """Seconds until ``http://<container ip>:port/path`` answers ``expect``; raises with the logs when it never does,
+    and at once when the server answers 404 (the app has no such route)."""
     started = time.monotonic()
     url = ""
     while time.monotonic() - started < timeout:
@@ -202,8 +207,11 @@ def wait_for_http(container: Any, port: int, path: str, timeout: float = 60.0, e
             except DockerImageError:
                 time.sleep(0.1)
                 continue
-        if http_status(url) == expect:
+        status = http_status(url)
+        if status == expect:
             return time.monotonic() - started
+        if status == 404 and expect != 404:
+            raise PathNotFoundError(f"{url} answered 404 Not Found: the app in {container.name} has no route {path}")
         time.sleep(0.1)
     logs = container.logs(tail=40).decode(errors="replace")
     raise DockerImageError(f"{url or path} did not answer {expect} within {timeout:.0f} s; container logs:\n{logs}")

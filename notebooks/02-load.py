@@ -51,7 +51,7 @@ summaries.cluster(target)
 # %%
 from todo_runbook import load
 
-loaded = run_step(s.store, "load", load.load_images, target, s.config, s.built_images(), progress=s.progress("load"))
+loaded = run_step(s.store, "load", load.load_images, target, s.config, s.release_images(), progress=s.progress("load"))
 tables.loads(loaded)
 
 # %% [markdown]

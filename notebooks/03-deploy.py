@@ -52,7 +52,7 @@ s.controls(["profile", "backend_replicas", "frontend_replicas"])
 from todo_runbook import capacity
 
 target = s.cluster()
-room = capacity.check(target, s.config, s.built_images())
+room = capacity.check(target, s.config, s.release_images())
 print(f"needs {room.demand.peak_cpu_m}m CPU and {room.demand.peak_mem_bytes / 2**30:.2f} GiB at peak; "
       f"{room.free_cpu_m}m and {room.free_mem_bytes / 2**30:.2f} GiB free on {len(room.nodes)} node(s)")
 
@@ -62,7 +62,7 @@ print(f"needs {room.demand.peak_cpu_m}m CPU and {room.demand.peak_mem_bytes / 2*
 # %%
 from todo_runbook import deploy
 
-release = run_step(s.store, "deploy", deploy.install, target, s.config, s.built_images())
+release = run_step(s.store, "deploy", deploy.install, target, s.config, s.release_images())
 summaries.release(release, s.config.max_deploy_s)
 
 # %% [markdown]

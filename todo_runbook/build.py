@@ -45,6 +45,7 @@ class SmokeResult:
     seconds: float | None = None
     detail: str = ""
     skipped: bool = False
+    path_not_found: bool = False  # the app answered 404 at the probed path: a wrong path, not a slow start
 
 
 @dataclass
@@ -74,6 +75,8 @@ class BuildResult:
     engine: str = ""
     bases_built: list[str] = field(default_factory=list)
     commands: list[dict[str, str]] = field(default_factory=list)
+    # the in-cluster PostgreSQL's image when the values run one (dev profile): a BaseChoice as a dict
+    database: dict[str, Any] = field(default_factory=dict)
 
     def tags(self) -> dict[str, str]:
         return {img.component: img.ref for img in self.images}
@@ -156,10 +159,23 @@ def choose_base(client: Any, name: str, bases: str, progress: Progress,
     return choice
 
 
-def postgres_image(config: RunbookConfig, progress: Progress = lambda _: None) -> base_choice.BaseChoice:
+def runs_database(config: RunbookConfig) -> bool:
+    """Whether the chosen values run the chart's own PostgreSQL (the dev profile does)."""
+    import yaml
+
+    enabled = False
+    for values_file in [config.path(config.chart) / "values.yaml", *config.profile_values_files()]:
+        if values_file.exists():
+            postgresql = (yaml.safe_load(values_file.read_text()) or {}).get("postgresql") or {}
+            enabled = bool(postgresql.get("enabled", enabled))
+    return enabled
+
+
+def postgres_image(config: RunbookConfig, progress: Progress = lambda _: None,
+                   client: Any = None) -> base_choice.BaseChoice:
     """The dev profile's PostgreSQL: the official image when pullable, the offline-built one otherwise."""
     notes: list[str] = []
-    return choose_base(docker_client(), "postgres", config.bases, progress, notes)
+    return choose_base(client or docker_client(), "postgres", config.bases, progress, notes)
 
 
 def _stream_build(client: Any, plan: dockerfile_args.ImageBuildPlan, tag: str, timeout: int,
@@ -213,6 +229,19 @@ def build_one(client: Any, component: str, config: RunbookConfig, progress: Prog
                       {"image": plan.base_image, "source": "parameter", "reason": "base image passed as a parameter"})
 
 
+def missing_route_error(build: ImageBuild, config: RunbookConfig) -> ImageBuildError:
+    """A health path the app does not serve: stop before anything is deployed (every probe would fail)."""
+    if build.component == "backend":
+        return ImageBuildError(
+            f"the backend image {build.ref} answers 404 at backend_health_path={config.backend_health_path}: "
+            "the app has no such route",
+            "pass backend_health_path=<the path your app answers 200 on without a database, e.g. /healthz> "
+            f"(this repository's backend uses /health); backend_ready_path likewise (now {config.backend_ready_path})")
+    path = SMOKE["frontend"]["path"]
+    return ImageBuildError(f"the frontend image {build.ref} answers 404 at {path}: the chart's probes need that route",
+                           "add a /healthz route to the frontend in frontend_src that answers 200")
+
+
 def smoke_run(client: Any, build: ImageBuild, timeout: float = 90,
               config: RunbookConfig | None = None) -> SmokeResult:
     """Start the container once with throwaway settings and wait for its health route to answer 200."""
@@ -235,7 +264,8 @@ def smoke_run(client: Any, build: ImageBuild, timeout: float = 90,
                                                         name=f"todo-smoke-{build.component}-{secrets.token_hex(3)}")
         return SmokeResult(True, probe, round(seconds, 2), f"answered 200 after {seconds:.1f} s")
     except image_build.DockerImageError as exc:
-        return SmokeResult(False, probe, None, shell.mask(str(exc))[-800:])
+        return SmokeResult(False, probe, None, shell.mask(str(exc))[-800:],
+                           path_not_found=isinstance(exc, image_build.PathNotFoundError))
     finally:
         if container is None:
             for c in client.containers.list(all=True, filters={"ancestor": build.ref}):
@@ -261,12 +291,19 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None) -> 
         if config.smoke_run:
             progress(f"smoke-running {build.ref}")
             build.smoke = smoke_run(client, build, config=config)
+            if build.smoke.path_not_found:
+                raise missing_route_error(build, config)
             result.commands.append(shell.recorded(
                 f"docker run --rm -d {build.ref}  # then curl {build.smoke.probe.split(' ', 1)[-1]}",
                 f"start the {component} once"))
         else:
             build.smoke = SmokeResult(False, "", skipped=True, detail="smoke_run=false")
         result.images.append(build)
+    if runs_database(config):  # chosen with the bases, so the evidence names it and why
+        result.database = postgres_image(config, progress, client).as_dict()
+        if result.database["source"] == "pulled":
+            result.commands.append(shell.recorded(f"docker pull {result.database['image']}",
+                                                  "the in-cluster PostgreSQL's official image"))
     result.bases_built = notes
     result.commands[:0] = [shell.recorded(n, "build the offline base images") for n in notes]
     return result

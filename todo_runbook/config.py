@@ -114,6 +114,9 @@ class RunbookConfig:
     # teardown
     remove_images: bool = _param(False, "teardown also removes the loaded/built images")
     stop_cluster: bool = _param(False, "teardown also stops the cluster (minikube stop / test bed down)")
+    teardown_grace_s: int = _param(2, "seconds the release's pods get to stop at teardown (their own grace period "
+                                      "and preStop sleep serve rolling updates; the data goes with the namespace); "
+                                      "-1 keeps their own")
     teardown_on_failure: bool = _param(True, "run the teardown step (when asked for) even after a step failed, "
                                              "so a failed run leaves no release behind; false keeps it for debugging")
     # success criteria (the plan's, or stricter)

@@ -42,7 +42,8 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
-    """The values the runbook sets on top of the chart's files: images, replicas, ingress host."""
+    """The values the runbook sets on top of the chart's files: images (ours and the database's the build step
+    chose), replicas, ingress host."""
     for f in config.profile_values_files():
         if not f.exists():
             raise ConfigError(f"values file {f} does not exist",
@@ -50,7 +51,7 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
     args: list[str] = []
     for f in config.profile_values_files():
         args += ["-f", str(f)]
-    for component in ("backend", "frontend"):
+    for component in ("backend", "frontend", "postgresql"):
         if component in images:
             repository, tag = split_ref(images[component])
             args += ["--set", f"{component}.image.repository={repository}",

@@ -45,6 +45,11 @@ class Session:
         """component -> image ref, from 01-build's evidence."""
         return {img["component"]: img["ref"] for img in self.store.result("build").get("images", [])}
 
+    def release_images(self) -> dict[str, str]:
+        """What the release runs: our images plus the in-cluster PostgreSQL the build step chose, if any."""
+        database = self.store.result("build").get("database") or {}
+        return {**self.built_images(), **({"postgresql": database["image"]} if database.get("image") else {})}
+
     def criteria_so_far(self) -> list[criteria.Criterion]:
         """The success criteria of the steps this run has recorded so far."""
         recorded = [name for name in steps.names() if self.store.has(name)]

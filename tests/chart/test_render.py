@@ -147,6 +147,20 @@ def test_everything_on_renders_hpa_pdb_and_network_policies(helm: Helm) -> None:
     assert len(manifests.of_kind("NetworkPolicy")) == 2
 
 
+def test_the_database_image_is_the_official_one_unless_the_runbook_sets_another(helm3: Helm) -> None:
+    from todo_runbook.config import RunbookConfig
+    from todo_runbook.deploy import release_args
+
+    def database_image(manifests: Manifests) -> str:
+        return str(manifests.one("StatefulSet", "postgresql")["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    assert database_image(helm3.render_profile("dev")) == "postgres:15-bookworm"
+    args = release_args(RunbookConfig(profile="dev"), {"postgresql": "todo-runbook/postgres:15-bookworm"})
+    sets = dict(a.split("=", 1) for a in args if a.startswith("postgresql.image."))
+    assert sets == {"postgresql.image.repository": "todo-runbook/postgres", "postgresql.image.tag": "15-bookworm"}
+    assert database_image(helm3.render_profile("dev", sets=sets)) == "todo-runbook/postgres:15-bookworm"
+
+
 def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(helm: Helm) -> None:
     """The dev profile serves todo.local over HTTPS from the runbook's Secret and keeps plain HTTP serving;
     elsewhere TLS redirects plain HTTP (ingress-nginx's default, stated so every controller does the same)."""

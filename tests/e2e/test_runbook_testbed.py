@@ -68,6 +68,12 @@ def test_measurements_are_plausible(first_run):
     for image in build["images"]:
         assert image["size_mb"] > 20 and image["layers"] >= 2 and image["seconds"] > 0
         assert image["smoke"]["ok"], image["smoke"]
+    # The dev profile's PostgreSQL: no registry answers here, so the offline image, with the pull error as reason.
+    database = build["database"]
+    assert database["official"] == "postgres:15-bookworm" and database["source"].startswith("offline"), database
+    assert database["reason"] and database["image"] != database["official"]
+    deployed = first_run.evidence("deploy")["result"]["values"]["postgresql"]["image"]
+    assert f"{deployed['repository']}:{deployed['tag']}" == database["image"]
     verify = first_run.evidence("verify")["result"]
     assert verify["latency"]["count"] == 200 and verify["latency"]["p50_ms"] > 0
     assert verify["chat"]["task_added"] is True, verify["chat"]

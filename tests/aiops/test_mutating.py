@@ -1,0 +1,79 @@
+"""The plan's mutating prompts ("Scale backend to 4 replicas", "Deploy todo-frontend with 2 replicas") on the
+test bed's real node, with -p aiops_allow_mutating=true: the agent really scales through the MCP server, the
+step checks the API shows the new Ready count, and puts every deployment back afterwards."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from todo_runbook import aiops, faults
+from todo_runbook.config import RunbookConfig
+from todo_runbook.kube import Kube
+from todo_runbook.providers import ClusterTarget
+
+pytestmark = [pytest.mark.cluster, pytest.mark.node, pytest.mark.slow]
+COMPONENTS = {"backend": 2, "frontend": 1}
+
+
+def deployment(component: str, replicas: int, image: str) -> dict[str, Any]:
+    """A stand-in for the chart's deployment: same name and labels, the node's pause image (fits any node)."""
+    labels = {"app.kubernetes.io/instance": "todo", "app.kubernetes.io/component": component}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"todo-todo-app-{component}", "labels": labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"terminationGracePeriodSeconds": 1,
+                                           "containers": [{"name": component, "image": image,
+                                                           "imagePullPolicy": "IfNotPresent"}]}}}}
+
+
+def test_scale_prompts_change_the_cluster_are_verified_and_restored(node_testbed, agent_venv, tmp_path: Path) -> None:
+    kube = Kube(node_testbed.api_client())
+    namespace = f"aiops-mut-{secrets.token_hex(3)}"
+    try:
+        kube.core.create_namespace({"metadata": {"name": namespace}})
+        image = faults.node_image(kube, "default")
+        for component, replicas in COMPONENTS.items():
+            kube.apps.create_namespaced_deployment(namespace, deployment(component, replicas, image))
+        target = ClusterTarget("testbed", "test bed", node_testbed.context, node_testbed.kubeconfig)
+        config = RunbookConfig(namespace=namespace, aiops_tools=["kagent"], aiops_allow_mutating=True,
+                               aiops_timeout_s=120)
+        result = aiops.run_aiops(target, config, tmp_path / "transcripts")
+        changes = [r for r in result.runs if r.prompt.startswith(("Scale", "Deploy"))]
+        assert len(changes) == 3 and all(r.outcome == "ok" for r in changes), [(r.prompt, r.outcome) for r in changes]
+        scale_backend = next(r for r in changes if r.prompt.startswith("Scale backend"))
+        calls = [c for c in scale_backend.tool_calls if "scale" in c["command"]]
+        assert calls and calls[0]["exit_code"] == 0 and "--replicas=4" in calls[0]["command"], scale_backend.tool_calls
+        assert "4 Ready backend pods of 4 asked" in scale_backend.verified, scale_backend.verified
+        # Afterwards every deployment is back at its replica count, all Ready.
+        current = {d["metadata"]["name"]: (d["spec"]["replicas"], (d.get("status") or {}).get("readyReplicas"))
+                   for d in kube.deployments(namespace)}
+        assert current == {f"todo-todo-app-{c}": (n, n) for c, n in COMPONENTS.items()}, (current, result.restored)
+    finally:
+        kube.core.delete_namespace(namespace)
+        kube.close()
+
+
+def test_without_permission_the_scale_prompt_is_refused_and_nothing_changes(node_testbed, agent_venv,
+                                                                            tmp_path: Path) -> None:
+    kube = Kube(node_testbed.api_client())
+    namespace = f"aiops-ro-{secrets.token_hex(3)}"
+    try:
+        kube.core.create_namespace({"metadata": {"name": namespace}})
+        image = faults.node_image(kube, "default")
+        kube.apps.create_namespaced_deployment(namespace, deployment("backend", 1, image))
+        target = ClusterTarget("testbed", "test bed", node_testbed.context, node_testbed.kubeconfig)
+        config = RunbookConfig(namespace=namespace, aiops_tools=["kagent"], aiops_timeout_s=120)
+        result = aiops.run_aiops(target, config, tmp_path / "transcripts")
+        scale = next(r for r in result.runs if r.prompt.startswith("Scale backend"))
+        assert scale.outcome.startswith(("refused", "failed")), scale.outcome
+        assert not any(c["exit_code"] == 0 and "scale" in c["command"] for c in scale.tool_calls), scale.tool_calls
+        (backend,) = kube.deployments(namespace)
+        assert backend["spec"]["replicas"] == 1
+    finally:
+        kube.core.delete_namespace(namespace)
+        kube.close()
