@@ -100,6 +100,17 @@ HTML(browser.report_html(data.get("browser")))
 display(summaries.latency(result))
 fig = plots.latency(data["latency"], s.config.max_health_p95_ms)
 
+# %% [markdown]
+# ## HTTPS at the ingress
+#
+# The deploy step stored a certificate for the ingress host, signed by a local CA under the cache, as the
+# Ingress's `kubernetes.io/tls` Secret. Here the TLS handshake verifies the whole chain and the host name
+# against that CA (no "insecure" flag), `/health` is timed over HTTPS, and plain HTTP is checked against what
+# the values say (values-dev.yaml: keep serving; elsewhere: redirect to https).
+
+# %%
+summaries.https(result)
+
 # %%
 summaries.rolling_and_recovery(result)
 

@@ -13,8 +13,11 @@ are stopped by pid like everything else. Each is wired into the cluster the way 
   It scrapes the kubelet's ``/metrics/resource`` verifying the kubelet's CA-signed serving certificate
   (``--kubelet-certificate-authority``): no ``--kubelet-insecure-tls``.
 - Traefik serves IngressClass ``nginx`` (controller ``k8s.io/ingress-nginx``) through its
-  ``kubernetesIngressNGINX`` provider, listening on ``127.0.0.1:18080`` and forwarding to pod IPs
-  (the host routes the pod CIDR through the bridge). ``ingress_url`` goes into cluster.json.
+  ``kubernetesIngressNGINX`` provider, listening on ``127.0.0.1:18080`` (HTTP, entry point ``web``) and
+  ``127.0.0.1:18443`` (HTTPS, entry point ``websecure``: an Ingress's ``tls`` section is served there with the
+  certificate of its ``kubernetes.io/tls`` Secret, and plain HTTP on ``web`` redirects to HTTPS unless the
+  Ingress says ``nginx.ingress.kubernetes.io/ssl-redirect: "false"``), forwarding to pod IPs (the host routes
+  the pod CIDR through the bridge). ``ingress_url`` and ``ingress_https_url`` go into cluster.json.
 - Storage: StorageClass ``standard`` (default, ``kubernetes.io/no-provisioner``) and a few hostPath
   PersistentVolumes on the node created in advance; Released ones are wiped and made Available again
   by :func:`reclaim_volumes` (called on every ``up``).
@@ -39,6 +42,7 @@ COREDNS_READY = "127.0.0.1:19054"
 METRICS_SERVER_PORT = 10443
 INGRESS_ADDRESS = "127.0.0.1"
 INGRESS_PORT = 18080
+INGRESS_HTTPS_PORT = 18443
 TRAEFIK_PING_PORT = 18082
 INGRESS_CLASS = "nginx"
 INGRESS_CONTROLLER = "k8s.io/ingress-nginx"
@@ -256,10 +260,15 @@ def traefik_up(ctx: ClusterContext, layout: NodeLayout) -> dict[str, Any]:
     argv = [
         str(ctx.binary("traefik")),
         f"--entryPoints.web.address={INGRESS_ADDRESS}:{INGRESS_PORT}",
+        # TLS on this entry point is what makes the provider attach its plain-HTTP (or redirect) routers to
+        # `web` only (its NonTLSEntryPoints), as ingress-nginx serves port 80 and 443.
+        f"--entryPoints.websecure.address={INGRESS_ADDRESS}:{INGRESS_HTTPS_PORT}",
+        "--entryPoints.websecure.http.tls=true",
         f"--entryPoints.traefik.address=127.0.0.1:{TRAEFIK_PING_PORT}",
         "--ping=true", "--ping.entryPoint=traefik",
         f"--providers.file.filename={dynamic_config}",
         "--entryPoints.web.http.middlewares=upstream-retry@file",
+        "--entryPoints.websecure.http.middlewares=upstream-retry@file",
         f"--serversTransport.forwardingTimeouts.dialTimeout={TRAEFIK_DIAL_TIMEOUT}",
         f"--providers.providersThrottleDuration={TRAEFIK_PROVIDERS_THROTTLE}",
         f"{provider}=true",
@@ -277,8 +286,9 @@ def traefik_up(ctx: ClusterContext, layout: NodeLayout) -> dict[str, Any]:
     procs.wait_until(lambda: http_ok(f"http://127.0.0.1:{TRAEFIK_PING_PORT}/ping"), what="Traefik /ping",
                      timeout=60, watch=recorded)
     url = f"http://{INGRESS_ADDRESS}:{INGRESS_PORT}"
-    ctx.record(ingress_url=url)
-    return {"url": url, "ingress_class": INGRESS_CLASS, "pid": recorded.pid}
+    https_url = f"https://{INGRESS_ADDRESS}:{INGRESS_HTTPS_PORT}"
+    ctx.record(ingress_url=url, ingress_https_url=https_url)
+    return {"url": url, "https_url": https_url, "ingress_class": INGRESS_CLASS, "pid": recorded.pid}
 
 
 def _stop_if_started_differently(ctx: ClusterContext, name: str, argv: list[str]) -> None:

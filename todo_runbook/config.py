@@ -104,6 +104,8 @@ class RunbookConfig:
     frontend_replicas: int = _param(2, "frontend replicas")
     ingress_host: str = _param("todo.local", "Host header / ingress host")
     ingress_url: str = _param("", "base URL where the ingress answers; empty: from the provider")
+    ingress_https_url: str = _param("", "base URL where the ingress answers HTTPS; empty: the provider's, else "
+                                        "https://<ingress_url host> on port 443")
     deploy_timeout_s: int = _param(300, "helm --timeout, seconds")
     build_timeout_s: int = _param(1800, "per image build, seconds")
     # verify

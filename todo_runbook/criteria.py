@@ -113,6 +113,12 @@ def _app_only(result: Mapping[str, Any]) -> str | None:
     return _dig(result, "app_checks", "reason") if _dig(result, "app_checks", "applicable") is False else None
 
 
+def _tls_off(result: Mapping[str, Any]) -> str | None:
+    """HTTPS criteria apply when the deployed Ingress has a tls section (the dev profile's default)."""
+    tls = result.get("tls")
+    return str(tls.get("reason") or "ingress.tls.enabled=false") if tls and tls.get("enabled") is False else None
+
+
 def _faults_diagnosed(result: Mapping[str, Any]) -> float | None:
     scratch = result.get("faults") or {}
     injected = scratch.get("injected") or 0
@@ -189,6 +195,12 @@ SPECS: list[_Spec] = [
     _Spec("health_p95_ms", "/health latency p95 (through the ingress, or the labelled port-forward)", "verify",
           "<", "ms",
           "timed HTTP GETs", lambda c: c.max_health_p95_ms, lambda r: _dig(r, "latency", "p95_ms")),
+    _Spec("https_verified", "https://<host> verified against the run's local CA; plain HTTP as the values say",
+          "verify", "==", "", "TLS handshake (chain + host name), GET /health over HTTPS, plain GET without redirects",
+          lambda c: True, lambda r: _dig(r, "tls", "verified"), _tls_off),
+    _Spec("https_health_p95_ms", "/health latency p95 over HTTPS through the ingress", "verify", "<", "ms",
+          "timed HTTPS GETs with the local CA", lambda c: c.max_health_p95_ms,
+          lambda r: _dig(r, "tls", "latency", "p95_ms"), _tls_off),
     _Spec("chat_adds_task", "a chat turn adds a task that the task list shows", "verify", "==", "",
           "signup, POST chat, GET tasks", lambda c: True, lambda r: _dig(r, "chat", "task_added"), _app_only),
     _Spec("browser_chat_ui", "the chat UI works through the ingress in a real browser", "verify", "==", "",

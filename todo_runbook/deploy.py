@@ -17,6 +17,7 @@ from . import registry, registry_push, shell
 from .config import RunbookConfig
 from .errors import CommandFailedError, ConfigError, StepFailedError
 from .providers import ClusterTarget
+from .tls import TlsSetup, prepare_release
 
 
 @dataclass
@@ -32,6 +33,7 @@ class DeployResult:
     values_files: list[str]
     command: str
     commands: list[dict[str, str]] = field(default_factory=list)
+    tls: TlsSetup | None = None
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -95,11 +97,16 @@ def _secret_values_file() -> tuple[Path | None, list[str]]:
     return Path(name), ["-f", name]
 
 
-def chart_images(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
-    """Every image the rendered chart runs (e.g. the in-cluster PostgreSQL), for the load step."""
+def render(config: RunbookConfig, images: Mapping[str, str]) -> str:
+    """The chart as `helm upgrade --install` will apply it (no cluster needed)."""
     argv = ["helm", "template", config.release, str(config.path(config.chart)), "-n", config.namespace,
             *release_args(config, images)]
-    rendered = shell.run(argv, timeout=120).stdout
+    return shell.run(argv, timeout=120).stdout
+
+
+def chart_images(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
+    """Every image the rendered chart runs (e.g. the in-cluster PostgreSQL), for the load step."""
+    rendered = render(config, images)
     found = re.findall(r"(?m)^\s*(?:-\s*)?image:\s*[\"']?([^\s\"']+)", rendered)
     return sorted(set(found))
 
@@ -150,6 +157,14 @@ def _pull_secret(target: ClusterTarget, config: RunbookConfig) -> list[dict[str,
 
 
 def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> DeployResult:
+    from .providers import api_client
+
+    # The Ingress's TLS Secret must exist before Helm waits on the release (tls.py: CA, certificate, Secret).
+    kube_api = api_client(target)
+    try:
+        tls_setup = prepare_release(kube_api, config, render(config, images))
+    finally:
+        kube_api.close()
     pull_commands = _pull_secret(target, config)
     secret_file, secret_args = _secret_values_file()
     argv = target.helm("upgrade", "--install", config.release, str(config.path(config.chart)),
@@ -178,4 +193,5 @@ def install(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, s
         seconds=res.seconds, images=dict(images), values=shell.mask_tree(json.loads(values or "{}")),
         values_files=[str(f) for f in config.profile_values_files()], command=command,
         commands=[*pull_commands, shell.recorded(command, "install or upgrade the release and wait for it")],
+        tls=tls_setup,
     )

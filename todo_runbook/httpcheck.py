@@ -10,6 +10,7 @@ import secrets
 import select
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,24 @@ class LatencyResult:
     max_ms: float | None
     mean_ms: float | None
     samples_ms: list[float] = field(default_factory=list)
+
+
+def timed_requests(path: str, count: int, send: Callable[[], requests.Response]) -> LatencyResult:
+    """`count` requests in a row; the milliseconds of each one answered 200, the rest counted as failures."""
+    samples, failures = [], 0
+    for _ in range(count):
+        t0 = time.monotonic()
+        try:
+            if send().status_code == 200:
+                samples.append(round((time.monotonic() - t0) * 1000, 2))
+            else:
+                failures += 1
+        except requests.RequestException:
+            failures += 1
+    if not samples:
+        return LatencyResult(path, count, failures, None, None, None, None, None)
+    s = summarize(samples)
+    return LatencyResult(path, count, failures, s.p50, s.p95, s.p99, s.maximum, s.mean, samples)
 
 
 @dataclass
@@ -148,21 +167,7 @@ class AppClient:
                          detail="" if added else f"no new task mentioning '{expect}' after the turn")
 
     def latency(self, path: str, count: int) -> LatencyResult:
-        samples, failures = [], 0
-        for _ in range(count):
-            t0 = time.monotonic()
-            try:
-                resp = self.get(self.api_base, path, timeout=5)
-                if resp.status_code == 200:
-                    samples.append(round((time.monotonic() - t0) * 1000, 2))
-                else:
-                    failures += 1
-            except requests.RequestException:
-                failures += 1
-        if not samples:
-            return LatencyResult(path, count, failures, None, None, None, None, None)
-        s = summarize(samples)
-        return LatencyResult(path, count, failures, s.p50, s.p95, s.p99, s.maximum, s.mean, samples)
+        return timed_requests(path, count, lambda: self.get(self.api_base, path, timeout=5))
 
     def loop(self, path: str, stop: threading.Event, stats: LoopStats, pause: float = 0.05) -> None:
         """Request `path` until `stop` is set, counting failures (for the rolling update / pod kill)."""

@@ -128,6 +128,12 @@ class Kube:
     def deployments(self, namespace: str, selector: str = "") -> list[Mapping[str, Any]]:
         return self._plain_list(self.apps.list_namespaced_deployment(namespace, label_selector=selector).items)
 
+    def ingresses(self, namespace: str, selector: str = "") -> list[Mapping[str, Any]]:
+        from kubernetes import client
+
+        networking = client.NetworkingV1Api(self.api_client)
+        return self._plain_list(networking.list_namespaced_ingress(namespace, label_selector=selector).items)
+
     def ingress_addresses(self, namespace: str, selector: str = "") -> list[str]:
         """Addresses the ingress controller published in the Ingress status (LoadBalancer IPs or names)."""
         from kubernetes import client

@@ -44,6 +44,19 @@ def latency(result: VerifyResult) -> Markdown:
                     f"p99 {lat.p99_ms} ms, {lat.failures} failed")
 
 
+def https(result: VerifyResult) -> Markdown:
+    t = result.tls
+    if t is None:
+        return Markdown(f"HTTPS: {NOT_MEASURED}")
+    if not t.enabled:
+        return Markdown(f"HTTPS: {t.reason}")
+    lat = f", p95 **{t.latency.p95_ms} ms** over {t.latency.count}" if t.latency else ""
+    plain = f"; plain HTTP {t.plain_http.observed} (values: {t.plain_http.expected})" if t.plain_http else ""
+    return Markdown(f"HTTPS {t.url} against the local CA `{t.ca_file}`: chain verified **{t.chain_verified}**, "
+                    f"GET {t.health_status} ({t.tls_version}){lat}{plain}; verified: **{t.verified}**"
+                    + (f" — {t.detail}" if t.detail else ""))
+
+
 def rolling_and_recovery(result: VerifyResult) -> Markdown:
     rolling, recovery = result.rolling, result.recovery
     if rolling is None or recovery is None:

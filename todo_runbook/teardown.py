@@ -12,6 +12,7 @@ from .faults import scratch_namespace
 from .kube import INSTANCE_LABEL, Kube
 from .providers import ClusterTarget, api_client
 from .timing import Timer
+from .tls import delete_release_secrets
 
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 
@@ -91,6 +92,7 @@ def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | N
                         timeout=config.deploy_timeout_s + 60, check=False)
         result.commands.append(shell.recorded(res.command, "remove the release"))
         result.uninstalled = res.ok or "not found" in res.stderr
+        delete_release_secrets(kube.api_client, config.namespace, config.release)  # the TLS Secret Helm does not own
         if config.teardown_grace_s >= 0:
             _shorten_pod_shutdown(kube, target, config, result)
         if config.namespace not in PROTECTED_NAMESPACES:

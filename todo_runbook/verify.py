@@ -35,6 +35,7 @@ from .progress import Progress
 from .providers import ClusterTarget, api_client
 from .registry_push import DigestReport, match_digests
 from .timing import Timer, iso_now
+from .tls import TlsCheck, check_release, https_url
 
 
 @dataclass
@@ -98,6 +99,7 @@ class VerifyResult:
     chat: ChatCheck | None = None
     browser: browser.BrowserResult | None = None
     latency: LatencyResult | None = None
+    tls: TlsCheck | None = None
     rolling: RollingResult | None = None
     recovery: RecoveryResult | None = None
     resources: ResourceReport | None = None
@@ -264,6 +266,11 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
             progress(f"app checks: {result.app_checks.reason}")
         progress(f"timing {config.health_requests} GET {health}")
         result.latency = client.latency(health, config.health_requests)
+        progress("checking https://" + config.ingress_host + " with the local CA (tls.py)")
+        result.tls = check_release(kube, config, _selector(config),
+                                   https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url),
+                                   client.api_base if client.access == "ingress" else target.ingress_url, health)
+        result.commands += result.tls.commands
         if config.rolling_update:
             progress("rolling update (helm upgrade) while a client loops on /api/tasks")
             result.rolling = rolling_update(target, config, client)

@@ -10,6 +10,7 @@ import csv
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,29 @@ def test_measurements_are_plausible(first_run):
         phases = pod["phases"]
         assert phases["scheduled"] <= phases["containers_ready"] <= phases["ready"] + 1e-6
     assert first_run.evidence("teardown")["result"]["nothing_left"] is True
+
+
+def test_https_at_the_ingress_verified_with_the_runs_ca(first_run):
+    """The dev profile serves https://todo.local from the runbook's Secret; verify checked the chain with the CA."""
+    criteria = {c["key"]: c for c in first_run.summary["criteria"]}
+    assert criteria["https_verified"]["status"] == "pass", _explain(first_run)
+    assert criteria["https_health_p95_ms"]["measured"] > 0
+    deploy_tls = first_run.evidence("deploy")["result"]["tls"]
+    assert deploy_tls["enabled"] and deploy_tls["secret"]["type"] == "kubernetes.io/tls"
+    assert deploy_tls["secret"]["certificate"]["hosts"] == ["todo.local"]
+    tls = first_run.evidence("verify")["result"]["tls"]
+    assert tls["chain_verified"] is True and tls["health_status"] == 200, tls
+    assert tls["certificate"]["sha256"] == deploy_tls["secret"]["certificate"]["sha256"]
+    assert tls["plain_http"]["expected"] == tls["plain_http"]["observed"] == "served"  # values-dev.yaml
+    assert tls["latency"]["count"] == 200 and tls["latency"]["failures"] == 0
+    # no key material anywhere in the run folder: evidence, summary, report, notebooks
+    key = (Path(deploy_tls["ca_file"]).parent / "todo.local.key").read_text()
+    key_line = key.split("-----")[2].strip().splitlines()[0]
+    for path in first_run.run_dir.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".html", ".ipynb", ".md", ".txt", ".log"):
+            assert key_line not in path.read_text(errors="replace"), path
+    html = (first_run.run_dir / "report.html").read_text()
+    assert "HTTPS at the ingress" in html and "--insecure" not in html
 
 
 def test_report_files(first_run):

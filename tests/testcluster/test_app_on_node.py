@@ -10,6 +10,7 @@ reports CPU and memory for every app pod. Figures are printed (run with -s), not
 
 from __future__ import annotations
 
+import ssl
 import statistics
 import threading
 import time
@@ -23,6 +24,8 @@ import requests
 
 from testcluster import images, node, node_layout
 from tests.testcluster.node_support import wait_for as shared_wait_for
+from todo_runbook import certs, tls
+from todo_runbook.config import RunbookConfig
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 
@@ -58,6 +61,9 @@ def app_images(real_node: Any, docker_client: Any, offline_bases: dict[str, str]
 @pytest.fixture(scope="module")
 def release(real_node: Any, app_images: dict[str, str]) -> Iterator[str]:
     namespace = f"todo-node-{uuid.uuid4().hex[:6]}"
+    # values-dev.yaml serves HTTPS from this Secret (Traefik drops an Ingress whose TLS Secret is missing)
+    files = certs.ensure_certificates("todo.local")
+    tls.apply_tls_secret(real_node.api_client(), namespace, "todo-app-ingress-tls", files)
     start = time.monotonic()
     real_node.run("helm", ["upgrade", "--install", RELEASE, str(CHART), "-n", namespace, "--create-namespace",
                            "-f", str(CHART / "values-dev.yaml"),
@@ -151,6 +157,27 @@ def test_chat_through_the_ingress(real_node: Any, user: Client) -> None:
     assert "water the plants" in user.titles()
     wrong_host = requests.get(user.url + "/api/tasks", headers={"Host": "other.example"}, timeout=10)
     assert wrong_host.status_code == 404
+
+
+def test_https_through_the_ingress_verifies_with_the_local_ca(real_node: Any, release: str) -> None:
+    """Traefik's websecure entry point serves the Secret's chain; plain HTTP keeps serving (values-dev.yaml)."""
+    facts = real_node.ctx.facts()
+    ingress = client_networking(real_node).list_namespaced_ingress(release).items[0]
+    settings = tls.ingress_tls(real_node.api_client().sanitize_for_serialization(ingress))
+    assert settings.enabled and settings.redirect_http is False and settings.secret_name == "todo-app-ingress-tls"
+    check = tls.verify_https(settings, facts["ingress_https_url"], facts["ingress_url"],
+                             RunbookConfig(health_requests=20), "/api/health")
+    assert check.chain_verified and check.health_status == 200 and check.verified, check
+    assert check.certificate and check.certificate.hosts == ["todo.local"]
+    assert check.plain_http and check.plain_http.observed == "served"
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls.handshake(facts["ingress_https_url"], "other.example", certs.tls_dir() / "ca.crt")
+
+
+def client_networking(real_node: Any) -> Any:
+    from kubernetes import client
+
+    return client.NetworkingV1Api(real_node.api_client())
 
 
 def test_deleted_backend_and_database_pods_come_back_with_the_data(real_node: Any, release: str,

@@ -72,6 +72,7 @@ def verify(p95: float = 12.5, failed: int = 0) -> dict[str, Any]:
         "browser": browser(),
         "latency": {"path": "/api/health", "count": 300, "failures": 0, "p50_ms": 8.0, "p95_ms": p95, "p99_ms": 15.0,
                     "max_ms": 16.2, "mean_ms": 8.6, "samples_ms": samples},
+        "tls": tls(p95=p95),
         "rolling": {"skipped": False, "requests": 412, "failed": failed, "seconds": 31.0, "revision_before": 1,
                     "revision_after": 2, "errors": [], "detail": "helm upgrade ..."},
         "recovery": {"skipped": False, "pod_killed": "todo-backend-a", "replacement": "todo-backend-b",
@@ -104,6 +105,23 @@ def video(seconds: float | None = 36.0, reason: str = "", install: str = "") -> 
             "seconds": seconds, "frames": int(seconds * 10) if seconds else None, "codec": "h264",
             "pix_fmt": "yuv420p", "width": 1280, "height": 720, "seconds_per_frame": 4.0, "sources": [],
             "reason": reason, "install": install, "commands": []}
+
+
+def tls(p95: float = 14.0, verified: bool = True, enabled: bool = True) -> dict[str, Any]:
+    """A TLS check as todo_runbook.tls.TlsCheck records it (public certificate facts only)."""
+    if not enabled:
+        return {"enabled": False, "reason": "not applicable: the Ingress has no tls section", "verified": None}
+    return {"enabled": True, "reason": "", "url": "https://todo.local/api/health", "host": "todo.local",
+            "ca_file": "/cache/tls/ca.crt", "chain_verified": verified, "tls_version": "TLSv1.3",
+            "cipher": "TLS_AES_128_GCM_SHA256",
+            "certificate": {"subject": "CN=todo.local", "issuer": "CN=todo-runbook local CA", "hosts": ["todo.local"],
+                            "not_after": "2027-12-31T00:00:00+00:00", "sha256": "ab" * 32},
+            "health_status": 200,
+            "latency": {"path": "/api/health", "count": 300, "failures": 0, "p50_ms": 9.0, "p95_ms": p95,
+                        "p99_ms": 17.0, "max_ms": 18.0, "mean_ms": 9.5, "samples_ms": [9.0, 10.0]},
+            "plain_http": {"expected": "served", "observed": "served", "ok": True, "status": 200, "location": "",
+                           "detail": "GET http://127.0.0.1:18080/api/health (Host: todo.local) -> 200"},
+            "detail": "", "verified": verified, "commands": []}
 
 
 def teardown(nothing_left: bool = True) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class ClusterTarget:
     server: str = ""
     server_version: str = ""
     ingress_url: str = ""
+    # where the same ingress answers HTTPS (empty: https://<ingress_url host> when that uses the default port)
+    ingress_https_url: str = ""
     load_method: str = ""
     nodes: list[str] = field(default_factory=list)
     containerd_address: str = ""

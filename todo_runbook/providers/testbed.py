@@ -72,6 +72,7 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
     return ClusterTarget(name, reason, found.get("context", CONTEXT),
                          found.get("kubeconfig", str(cache_root() / "testcluster" / "kubeconfig")),
                          ingress_url=config.ingress_url or found.get("ingress_url", ""),
+                         ingress_https_url=config.ingress_https_url or found.get("ingress_https_url", ""),
                          load_method="containerd import (testcluster.images)", nodes=list(found.get("nodes", [])),
                          containerd_address=found.get("containerd_address", ""), commands=commands,
                          cluster_name="testbed")
