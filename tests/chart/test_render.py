@@ -167,15 +167,19 @@ def test_the_database_image_is_the_official_one_unless_the_runbook_sets_another(
 def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(helm: Helm) -> None:
     """The dev profile serves todo.local over HTTPS from the runbook's Secret and keeps plain HTTP serving;
     elsewhere TLS redirects plain HTTP (ingress-nginx's default, stated so every controller does the same)."""
-    dev = helm.render_profile("dev").one("Ingress")
+    dev = helm.render_profile("dev").one("Ingress", "ingress")
     assert dev["spec"]["tls"] == [{"hosts": ["todo.local"], "secretName": "todo-app-ingress-tls"}]
     assert dev["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
     on = helm.render(sets={**EXTERNAL_DB, "ingress.tls.enabled": True, "ingress.tls.secretName": "my-tls"})
-    assert on.one("Ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
+    assert on.one("Ingress", "ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
     # a user's own annotation wins, and is not written twice
     own = helm.render(sets={**EXTERNAL_DB, "ingress.tls.enabled": True, "ingress.tls.secretName": "my-tls",
                             "ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/ssl-redirect": "false"})
-    assert own.text.count("ssl-redirect") == 1
-    assert own.one("Ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
-    off = helm.render(sets=EXTERNAL_DB).one("Ingress")
+    assert own.text.count("ssl-redirect") == 2  # once per Ingress (the app's and the probe paths')
+    assert own.one("Ingress", "ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+    off = helm.render(sets=EXTERNAL_DB).one("Ingress", "ingress")
     assert "tls" not in off["spec"] and "ssl-redirect" not in str(off["metadata"].get("annotations"))
+    # the probe paths' Ingress serves the same host with the same certificate and the same plain-HTTP rule
+    probes = helm.render_profile("dev").one("Ingress", "ingress-probes")
+    assert probes["spec"]["tls"] == dev["spec"]["tls"]
+    assert probes["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"

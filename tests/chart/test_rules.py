@@ -81,12 +81,11 @@ def test_another_apps_probe_paths_and_variable_names_reach_the_pods(helm: Helm) 
     assert container["livenessProbe"]["httpGet"]["path"] == "/api/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert "BETTER_AUTH_SECRET" in env_of(container) and "JWT_SECRET" not in env_of(container)
-    # Only the probe path outside /api gets its own Exact route to the backend, ranked above the frontend's "/".
+    # Only the probe path outside /api gets its own route to the backend, a prefix longer than the frontend's "/".
     probes = manifests.one("Ingress", "ingress-probes")
     (rule,) = probes["spec"]["rules"]
-    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [("/readyz", "Exact")]
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [("/readyz", "Prefix")]
     assert rule["http"]["paths"][0]["backend"]["service"]["name"] == backend["metadata"]["name"]
-    assert int(probes["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.priority"]) > 100
     under_api = helm.render_profile("default", sets={"backend.app.healthPath": "/api/healthz",
                                                      "backend.app.readyPath": "/api/readyz"})
     assert [i["metadata"]["name"] for i in under_api.of_kind("Ingress")] == ["todo-todo-app"]
