@@ -176,7 +176,8 @@ def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(he
     own = helm.render(sets={**EXTERNAL_DB, "ingress.tls.enabled": True, "ingress.tls.secretName": "my-tls",
                             "ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/ssl-redirect": "false"})
     assert own.text.count("ssl-redirect") == 2  # once per Ingress (the app's and the probe paths')
-    assert own.one("Ingress", "ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+    own_annotations = own.one("Ingress", "ingress")["metadata"]["annotations"]
+    assert own_annotations["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
     off = helm.render(sets=EXTERNAL_DB).one("Ingress", "ingress")
     assert "tls" not in off["spec"] and "ssl-redirect" not in str(off["metadata"].get("annotations"))
     # the probe paths' Ingress serves the same host with the same certificate and the same plain-HTTP rule

@@ -80,7 +80,8 @@ def test_optional_sections_appear_only_with_their_evidence(tmp_path: Path) -> No
     verify = samples.verify()
     verify["browser"] = dict(samples.browser(), screenshots=[{"path": str(shot), "file": "01-page.png",
                                                                "caption": "the task <on> the page"}])
-    html = build(tmp_path / "b", verify=verify, build=dict(samples.build(), sbom=samples.sbom())).report_html.read_text()
+    with_sbom = dict(samples.build(), sbom=samples.sbom())
+    html = build(tmp_path / "b", verify=verify, build=with_sbom).report_html.read_text()
     assert "In a real browser" in html and "the task &lt;on&gt; the page" in html
     assert html.count("data:image/png;base64,") >= 4 + 1  # the plots and the screenshot, inline
     assert "<h2>Demo video</h2>" in html and "demo.mp4" in html
