@@ -27,7 +27,8 @@ def test_build_only_run_measures_both_images(docker_client, syft_cli, tmp_path):
     for key in ("frontend_image_mb", "backend_image_mb", "containers_smoke_run", "sbom_generated"):
         assert criteria[key]["status"] in ("pass", "fail") and criteria[key]["measured"] is not None
     assert all(c["status"] == "not in this run" for c in criteria.values() if c["step"] != "build")
-    assert proc.returncode == (0 if all(criteria[k]["status"] == "pass" for k in criteria
+    # "not applicable" (no vulnerability database here) is no failure; a miss or "not measured" is.
+    assert proc.returncode == (0 if all(criteria[k]["status"] in ("pass", "not applicable") for k in criteria
                                         if criteria[k]["step"] == "build") else 1)
     client = docker_client
     build = json.loads((run_dir / "evidence" / "build.json").read_text())["result"]
