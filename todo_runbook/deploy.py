@@ -98,10 +98,12 @@ def _secret_values_file() -> tuple[Path | None, list[str]]:
 
 
 def render(config: RunbookConfig, images: Mapping[str, str]) -> str:
-    """The chart as `helm upgrade --install` will apply it (no cluster needed)."""
+    """The chart as `helm upgrade --install` will apply it (no cluster needed). Unmasked, so it stays YAML
+    (masking turns a value that happens to match a secret into `****`, an alias YAML cannot parse); callers
+    parse it and keep no text of it."""
     argv = ["helm", "template", config.release, str(config.path(config.chart)), "-n", config.namespace,
             *release_args(config, images)]
-    return shell.run(argv, timeout=120).stdout
+    return shell.run(argv, timeout=120, mask_output=False).stdout
 
 
 def chart_images(target: ClusterTarget, config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
