@@ -9,9 +9,12 @@ the classic builder's log, which gives the steps and the cache hits.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,26 +251,67 @@ def missing_route_error(build: ImageBuild, config: RunbookConfig) -> ImageBuildE
                            "add a /healthz route to the frontend in frontend_src that answers 200")
 
 
+@contextlib.contextmanager
+def smoke_database(client: Any, image: str, timeout: float = 60) -> Iterator[tuple[str, str]]:
+    """A throwaway PostgreSQL on its own network, for a backend that needs its database to start (a Phase III
+    app creating its tables at start-up): yields (network, URL); removed afterwards."""
+    name = f"todo-smoke-db-{secrets.token_hex(3)}"
+    password = secrets.token_hex(16)
+    shell.register_secret(password)
+    network = client.networks.create(name, driver="bridge")
+    db = None
+    try:
+        db = client.containers.run(image, detach=True, name=name, network=network.name,
+                                   environment={"POSTGRES_USER": "smoke", "POSTGRES_PASSWORD": password,
+                                                "POSTGRES_DB": "smoke"})
+        deadline = time.monotonic() + timeout
+        while db.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", "smoke", "-d", "smoke"]).exit_code != 0:
+            if time.monotonic() > deadline:
+                raise image_build.DockerImageError(
+                    f"the smoke run's database ({image}) was not ready in {timeout:.0f} s")
+            time.sleep(0.5)
+        yield network.name, f"postgresql://smoke:{password}@{name}:5432/smoke"
+    finally:
+        if db is not None:
+            db.remove(force=True)
+        network.remove()
+
+
 def smoke_run(client: Any, build: ImageBuild, timeout: float = 90,
-              config: RunbookConfig | None = None) -> SmokeResult:
-    """Start the container once with throwaway settings and wait for its health route to answer 200."""
+              config: RunbookConfig | None = None, database_image: str = "") -> SmokeResult:
+    """Start the container once with throwaway settings and wait for its health route to answer 200.
+    With `database_image` the backend gets a real throwaway database (some apps need it to start)."""
+    if build.component == "backend" and database_image:
+        try:
+            with smoke_database(client, database_image) as (network, url):
+                return _smoke(client, build, timeout, config, url, network)
+        except image_build.DockerImageError as exc:
+            return SmokeResult(False, f"GET {SMOKE['backend']['path']}", None, shell.mask(str(exc))[-800:])
+    return _smoke(client, build, timeout, config)
+
+
+def _smoke(client: Any, build: ImageBuild, timeout: float, config: RunbookConfig | None,
+           database_url: str = "", network: str | None = None) -> SmokeResult:
     spec = SMOKE[build.component]
     if build.component == "backend":
         spec = {"port": config.backend_port, "path": config.backend_health_path} if config else spec
     probe = f"GET http://<container ip>:{spec['port']}{spec['path']}"
     env = {"PORT": str(spec["port"]), "HOSTNAME": "0.0.0.0"}
     if build.component == "backend":
-        # Liveness needs no database; migrations off so start-up does not wait for one.
+        # Liveness needs no database; migrations off so start-up does not wait for one. The variable names
+        # are the app's own (a Phase III app reads BETTER_AUTH_SECRET).
         jwt = secrets.token_hex(32)
         shell.register_secret(jwt)
-        env.update({"DATABASE_URL": "postgresql://smoke@127.0.0.1:5432/smoke", "JWT_SECRET": jwt,
-                    "RUN_MIGRATIONS": "false"})
+        names = config or RunbookConfig()
+        env.update({names.backend_database_url_env: database_url or "postgresql://smoke@127.0.0.1:5432/smoke",
+                    names.backend_jwt_secret_env: jwt, "RUN_MIGRATIONS": "false"})
     else:
         env["API_URL"] = "http://127.0.0.1:8000"
     container = None
     try:
         container, seconds = image_build.start_to_ready(client, build.ref, env, spec["port"], spec["path"], timeout,
-                                                        name=f"todo-smoke-{build.component}-{secrets.token_hex(3)}")
+                                                        name=f"todo-smoke-{build.component}-{secrets.token_hex(3)}",
+                                                        **({"network": network} if network else {}))
         return SmokeResult(True, probe, round(seconds, 2), f"answered 200 after {seconds:.1f} s")
     except image_build.DockerImageError as exc:
         return SmokeResult(False, probe, None, shell.mask(str(exc))[-800:],
@@ -292,6 +336,12 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
         result.commands.append(shell.recorded(f"eval $(minikube -p {config.minikube_profile} docker-env)",
                                               "point docker at minikube's daemon: no load step needed"))
     notes: list[str] = []
+    if runs_database(config):  # chosen with the bases, so the evidence names it and why; the
+        # backend's smoke run gets a throwaway one of it
+        result.database = postgres_image(config, progress, client).as_dict()
+        if result.database["source"] == "pulled":
+            result.commands.append(shell.recorded(f"docker pull {result.database['image']}",
+                                                  "the in-cluster PostgreSQL's official image"))
     components = ("backend", "frontend")
     for index, component in enumerate(components, start=1):
         phase(progress, index, len(components), "image", component)
@@ -299,7 +349,7 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
         result.commands.append(shell.recorded(build.command, f"build the {component} image"))
         if config.smoke_run:
             progress(f"smoke-running {build.ref}")
-            build.smoke = smoke_run(client, build, config=config)
+            build.smoke = smoke_run(client, build, config=config, database_image=result.database.get("image", ""))
             if build.smoke.path_not_found:
                 raise missing_route_error(build, config)
             result.commands.append(shell.recorded(
@@ -308,11 +358,6 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
         else:
             build.smoke = SmokeResult(False, "", skipped=True, detail="smoke_run=false")
         result.images.append(build)
-    if runs_database(config):  # chosen with the bases, so the evidence names it and why
-        result.database = postgres_image(config, progress, client).as_dict()
-        if result.database["source"] == "pulled":
-            result.commands.append(shell.recorded(f"docker pull {result.database['image']}",
-                                                  "the in-cluster PostgreSQL's official image"))
     result.bases_built = notes
     result.commands[:0] = [shell.recorded(n, "build the offline base images") for n in notes]
     result.sbom = image_sbom.generate([(i.component, i.ref) for i in result.images], sbom_dir, config, progress, env)

@@ -43,7 +43,8 @@ def test_scale_prompts_change_the_cluster_are_verified_and_restored(testbed, age
         for component, replicas in COMPONENTS.items():
             kube.apps.create_namespaced_deployment(namespace, deployment(component, replicas, image))
         target = ClusterTarget("testbed", "test bed", testbed.context, testbed.kubeconfig)
-        config = RunbookConfig(namespace=namespace, aiops_tools=["kagent"], aiops_allow_mutating=True,
+        # The plan gives the changes to kubectl-ai; not installed here, so kagent's runtime answers them.
+        config = RunbookConfig(namespace=namespace, aiops_tools=["kubectl-ai", "kagent"], aiops_allow_mutating=True,
                                aiops_timeout_s=120)
         result = aiops.run_aiops(target, config, tmp_path / "transcripts")
         changes = [r for r in result.runs if r.prompt.startswith(("Scale", "Deploy"))]

@@ -205,22 +205,25 @@ def test_phase3_app_from_pyproject_and_uv_lock(docker_client: Any, offline_bases
 @pytest.mark.docker
 @pytest.mark.slow
 def test_a_health_path_the_app_does_not_serve_stops_the_build_step_with_the_fix(
-    docker_client: Any, phase3_image: Any
+    docker_client: Any, phase3_image: Any, offline_bases: dict[str, str]
 ) -> None:
     from todo_runbook.build import ImageBuild, missing_route_error, smoke_run
     from todo_runbook.config import RunbookConfig
 
-    config = RunbookConfig.from_mapping({"backend_port": 8080, "backend_health_path": "/health"})
+    config = RunbookConfig.from_mapping({"backend_port": 8080, "backend_health_path": "/health",
+                                         "backend_jwt_secret_env": "BETTER_AUTH_SECRET"})
+    database = offline_bases["postgres"]  # the app creates its tables at start-up: a real throwaway database
     build = ImageBuild(component="backend", image="phase3-backend", tag="t", ref=phase3_image.tag, image_id="",
                        size_mb=0.0, layers=0, seconds=0.0, steps=0, cache_hits=0, base_images={}, base_source="",
                        user="", command="")
-    smoke = smoke_run(docker_client, build, timeout=60, config=config)
+    smoke = smoke_run(docker_client, build, timeout=60, config=config, database_image=database)
     # The app is up and answers 404 at once: no waiting out the timeout, and the step names the parameter.
     assert not smoke.ok and smoke.path_not_found, smoke
     assert "404" in smoke.detail
     build.smoke = smoke
     error = missing_route_error(build, config)
     assert "backend_health_path=/health" in error.problem and "backend_health_path=" in error.remedy
-    right = smoke_run(docker_client, build, timeout=60,
-                      config=RunbookConfig.from_mapping({"backend_port": 8080, "backend_health_path": "/healthz"}))
+    right = smoke_run(docker_client, build, timeout=60, database_image=database,
+                      config=RunbookConfig.from_mapping({"backend_port": 8080, "backend_health_path": "/healthz",
+                                                         "backend_jwt_secret_env": "BETTER_AUTH_SECRET"}))
     assert right.ok and not right.path_not_found, right
