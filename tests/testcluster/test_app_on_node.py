@@ -34,6 +34,9 @@ CHART = REPO / "helm" / "todo-app"
 RELEASE = "todo"
 HOST = "todo.local"
 POSTGRES_IMAGE = "todo-runbook/postgres:15-bookworm"
+# The chart defaults to the official image, which no registry serves here: the offline one, as the runbook sets it.
+DATABASE_IMAGE_SETS = ["--set", f"postgresql.image.repository={POSTGRES_IMAGE.rsplit(':', 1)[0]}",
+                       "--set-string", f"postgresql.image.tag={POSTGRES_IMAGE.rsplit(':', 1)[1]}"]
 
 
 def wait_for(check: Any, what: str, timeout: float = 180, interval: float = 1.0) -> Any:
@@ -66,7 +69,7 @@ def release(real_node: Any, app_images: dict[str, str]) -> Iterator[str]:
     tls.apply_tls_secret(real_node.api_client(), namespace, "todo-app-ingress-tls", files)
     start = time.monotonic()
     real_node.run("helm", ["upgrade", "--install", RELEASE, str(CHART), "-n", namespace, "--create-namespace",
-                           "-f", str(CHART / "values-dev.yaml"),
+                           "-f", str(CHART / "values-dev.yaml"), *DATABASE_IMAGE_SETS,
                            "--set", f"backend.image.tag={app_images['tag']}",
                            "--set", f"frontend.image.tag={app_images['tag']}",
                            "--wait", "--timeout", "8m"], timeout=600)
@@ -225,7 +228,7 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
         for suffix in UPGRADE_TAG_SUFFIXES:
             first = len(outcomes)
             real_node.run("helm", ["upgrade", RELEASE, str(CHART), "-n", release,
-                                   "-f", str(CHART / "values-dev.yaml"),
+                                   "-f", str(CHART / "values-dev.yaml"), *DATABASE_IMAGE_SETS,
                                    "--set", f"backend.image.tag={app_images['tag']}{suffix}",
                                    "--set", f"frontend.image.tag={app_images['tag']}", "--wait", "--timeout", "8m"],
                           timeout=600)
