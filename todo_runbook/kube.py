@@ -154,3 +154,16 @@ class Kube:
 
     def close(self) -> None:
         self.api_client.close()
+
+
+def ensure_namespace(core: Any, namespace: str) -> None:
+    """Create the namespace when it is missing (a Secret made before `helm --create-namespace` needs it)."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.read_namespace(namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))

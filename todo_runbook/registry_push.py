@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import shell
+from .kube import ensure_namespace
 from .progress import Progress
 from .registry import MANIFEST_TYPES, Credentials, Registry, RegistryError, authorization, http_get, tls_context
 from .timing import Timer
@@ -129,12 +130,7 @@ def ensure_pull_secret(api: Any, namespace: str, name: str, registry: Registry, 
     from kubernetes.client.exceptions import ApiException
 
     core = client.CoreV1Api(api)
-    try:
-        core.read_namespace(namespace)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    ensure_namespace(core, namespace)
     config = {"auths": {registry.host: {"username": creds.username, "password": creds.password,
                                         "auth": creds.basic()}}}
     data: dict[str, bytes | str] = {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}

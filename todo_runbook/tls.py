@@ -22,6 +22,7 @@ from .certs import CertFacts, CertFiles, cert_facts, check_certificate, ensure_c
 from .config import RunbookConfig
 from .errors import RunbookError
 from .httpcheck import LatencyResult, timed_requests
+from .kube import ensure_namespace
 
 SSL_REDIRECT = "nginx.ingress.kubernetes.io/ssl-redirect"
 REDIRECT_CODES = (301, 302, 307, 308)
@@ -125,12 +126,7 @@ def apply_tls_secret(api_client: Any, namespace: str, name: str, files: CertFile
     from kubernetes.client.exceptions import ApiException
 
     core = client.CoreV1Api(api_client)
-    try:
-        core.read_namespace(namespace)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    ensure_namespace(core, namespace)
     data: dict[str, bytes | str] = {"tls.crt": base64.b64encode(files.cert.read_bytes()).decode(),
             "tls.key": base64.b64encode(files.key.read_bytes()).decode()}
     body = client.V1Secret(metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=dict(labels or {})),
