@@ -39,7 +39,7 @@ def data_volume() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_database(docker_client: Any, rendered: Manifests, volume: Path) -> Any:
+def run_database(docker_client: Any, rendered: Manifests, volume: Path, **run: Any) -> Any:
     statefulset = rendered.one("StatefulSet", "postgresql")
     pod = statefulset["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -70,6 +70,7 @@ def run_database(docker_client: Any, rendered: Manifests, volume: Path) -> Any:
         tmpfs={path: f"rw,mode=2777,size=64m,gid={context['fsGroup']}" for path in empty_dirs},
         volumes={str(volume): {"bind": mounts[claim["metadata"]["name"]], "mode": "rw"}},
         environment=env,
+        **run,
     )
 
 
@@ -128,3 +129,35 @@ def test_rendered_database_pod_starts_serves_and_keeps_its_data(
     finally:
         second.stop(timeout=30)
         second.remove(force=True)
+
+
+def test_the_backend_waits_for_the_database_then_starts(
+    docker_client: Any, rendered: Manifests, data_volume: Path
+) -> None:
+    """The backend's init container, as rendered and as the backend pod's user, keeps waiting while no database
+    answers and finishes (exit 0) once the rendered database is ready, so the app never starts before it."""
+    pod = rendered.one("Deployment", "backend")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    env = {item["name"]: item["value"] for item in init["env"]}
+    alias = f"pg-{uuid.uuid4().hex[:8]}"
+    env["DATABASE_HOST"] = alias  # the Service's DNS name, on a Docker network
+    network = docker_client.networks.create(f"chart-wait-{alias}")
+    waiting = database = None
+    try:
+        waiting = docker_client.containers.run(
+            init["image"], command=init["command"], detach=True, environment=env, network=network.name,
+            user=f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}",
+            read_only=init["securityContext"]["readOnlyRootFilesystem"], cap_drop=["ALL"],
+            security_opt=["no-new-privileges"])
+        time.sleep(4)
+        waiting.reload()
+        assert waiting.status == "running", f"finished with no database: {waiting.logs().decode()[-2000:]}"
+        database = run_database(docker_client, rendered, data_volume)
+        network.connect(database, aliases=[alias])
+        outcome = waiting.wait(timeout=120)
+        assert outcome["StatusCode"] == 0, waiting.logs().decode()[-2000:]
+    finally:
+        for container in (waiting, database):
+            if container is not None:
+                container.remove(force=True)
+        network.remove()

@@ -49,6 +49,7 @@ def registry_run(testbed: Any, testbed_registry, tmp_path_factory) -> dict[str, 
            "-p", "backend_replicas=1", "-p", "frontend_replicas=1", "-p", "health_requests=20",
            "-p", "rolling_update=false", "-p", "kill_pod=false"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=2400)
+    _untag_pushed(testbed_registry.address)
     run_dir = outputs / "registry-1"
 
     def evidence(step: str) -> dict[str, Any]:
@@ -56,6 +57,18 @@ def registry_run(testbed: Any, testbed_registry, tmp_path_factory) -> dict[str, 
 
     return {"proc": proc, "run_dir": run_dir, "evidence": evidence, "password": creds["password"],
             "registry": testbed_registry, "testbed": testbed}
+
+
+def _untag_pushed(address: str) -> None:
+    """The push tags name a registry that is gone after this module: leave no stale tags in the engine
+    (the images themselves stay under their own names)."""
+    import docker
+
+    client = docker.from_env()
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(f"{address}/"):
+                client.images.remove(tag, noprune=True)
 
 
 def test_the_images_were_pushed_with_their_digests(registry_run):
