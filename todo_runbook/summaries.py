@@ -78,4 +78,7 @@ def diagnosis(result: AiopsResult) -> Markdown:
 
 
 def teardown(result: TeardownResult) -> Markdown:
-    return Markdown(f"nothing left: **{result.nothing_left}** {result.leftovers or ''} ({result.seconds:.1f} s)")
+    phases = ", ".join(f"{name.removesuffix('_s').replace('_', ' ')} {seconds:.1f} s"
+                       for name, seconds in result.phases.items())
+    return Markdown(f"nothing left: **{result.nothing_left}** {result.leftovers or ''} ({result.seconds:.1f} s"
+                    + (f": {phases})" if phases else ")"))

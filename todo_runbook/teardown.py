@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import providers, shell
 from .config import RunbookConfig
@@ -30,6 +31,8 @@ class TeardownResult:
     # Released volumes the StorageClass keeps on purpose (reclaim policy Retain): the cluster's to wipe.
     retained_volumes: list[str] = field(default_factory=list)
     nothing_left: bool | None = None
+    # Where the seconds went: uninstall_s, pods_stopped_s, claims_deleted_s, namespace_s.
+    phases: dict[str, float] = field(default_factory=dict)
     commands: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -86,35 +89,27 @@ def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | N
     kube = Kube(api_client(target))
     timer = Timer().start()
     try:
-        # No --wait: the pods' shutdown is shortened below and the namespace wait covers the rest.
-        res = shell.run(target.helm("uninstall", config.release, "-n", config.namespace,
-                                    "--timeout", f"{config.deploy_timeout_s}s"),
-                        timeout=config.deploy_timeout_s + 60, check=False)
-        result.commands.append(shell.recorded(res.command, "remove the release"))
-        result.uninstalled = res.ok or "not found" in res.stderr
-        delete_release_secrets(kube.api_client, config.namespace, config.release)  # the TLS Secret Helm does not own
-        if config.teardown_grace_s >= 0:
-            _shorten_pod_shutdown(kube, target, config, result)
+        with Timer() as phase:
+            result.uninstalled = _uninstall(kube, target, config, result)
+            # The TLS Secret, which Helm does not own.
+            delete_release_secrets(kube.api_client, config.namespace, config.release)
+        result.phases["uninstall_s"] = phase.seconds
+        with Timer() as phase:
+            if config.teardown_grace_s >= 0:
+                _shorten_pod_shutdown(kube, target, config, result)
+            # Pods first: the namespace controller, finding pods, waits out their full grace period before it
+            # looks again (30 s here); finding none, it deletes the namespace in one pass.
+            _wait_gone(kube.core.list_namespaced_pod, config)
+        result.phases["pods_stopped_s"] = phase.seconds
+        with Timer() as phase:
+            # The same for the volume claims: one still held by its protection finalizer makes the namespace
+            # controller wait 15 s before it looks again.
+            _delete_claims(kube, target, config, result)
+        result.phases["claims_deleted_s"] = phase.seconds
         if config.namespace not in PROTECTED_NAMESPACES:
-            from kubernetes.client.exceptions import ApiException
-
-            try:
-                kube.core.delete_namespace(config.namespace)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-            result.commands.append(shell.recorded(shell.command_line(
-                target.kubectl("delete", "namespace", config.namespace, "--wait")), "remove the namespace"))
-            deadline = time.monotonic() + config.deploy_timeout_s
-            while time.monotonic() < deadline:
-                try:
-                    kube.core.read_namespace(config.namespace)
-                except ApiException as exc:
-                    if exc.status == 404:
-                        result.namespace_deleted = True
-                        break
-                    raise
-                time.sleep(0.25)
+            with Timer() as phase:
+                result.namespace_deleted = _delete_namespace(kube, target, config, result)
+            result.phases["namespace_s"] = phase.seconds
         if config.remove_images:
             result.images_removed = _remove_images(target, config, images or [], result)
         if config.stop_cluster:
@@ -134,9 +129,79 @@ def teardown(target: ClusterTarget, config: RunbookConfig, images: list[str] | N
     return result
 
 
+def _uninstall(kube: Kube, target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> bool:
+    """helm uninstall without --wait. With a teardown grace period, the workloads go first and their pods stay
+    (--cascade orphan) so that they can be stopped with the short grace period: pods the controllers delete start
+    their own shutdown (preStop sleep included) before any shorter grace period can reach them."""
+    argv = target.helm("uninstall", config.release, "-n", config.namespace, "--timeout", f"{config.deploy_timeout_s}s")
+    orphan = config.teardown_grace_s >= 0
+    res = shell.run([*argv, "--cascade", "orphan"] if orphan else argv, timeout=config.deploy_timeout_s + 60,
+                    check=False)
+    if orphan and not res.ok and "unknown flag" in res.stderr:  # Helm before 3.12
+        orphan = False
+        res = shell.run(argv, timeout=config.deploy_timeout_s + 60, check=False)
+    result.commands.append(shell.recorded(res.command, "remove the release"))
+    if orphan and res.ok:
+        # The Deployments' ReplicaSets were orphaned with the pods: remove them, still leaving the pods.
+        selector = f"{INSTANCE_LABEL}={config.release}"
+        kube.apps.delete_collection_namespaced_replica_set(config.namespace, label_selector=selector,
+                                                          propagation_policy="Orphan")
+        result.commands.append(shell.recorded(shell.command_line(target.kubectl(
+            "delete", "replicasets", "-n", config.namespace, "-l", selector, "--cascade=orphan")),
+            "remove the release's ReplicaSets, leaving their pods to stop with the short grace period"))
+    return res.ok or "not found" in res.stderr
+
+
+def _wait_gone(lister: Any, config: RunbookConfig) -> None:
+    """Until the release has no object of this kind in its namespace (or the deploy timeout has passed)."""
+    selector = f"{INSTANCE_LABEL}={config.release}"
+    deadline = time.monotonic() + config.deploy_timeout_s
+    while time.monotonic() < deadline:
+        if not lister(config.namespace, label_selector=selector).items:
+            return
+        time.sleep(0.25)
+
+
+def _delete_claims(kube: Kube, target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    selector = f"{INSTANCE_LABEL}={config.release}"
+    try:
+        kube.core.delete_collection_namespaced_persistent_volume_claim(config.namespace, label_selector=selector)
+    except ApiException as exc:
+        if exc.status != 404:  # no namespace: no claims
+            raise
+    result.commands.append(shell.recorded(shell.command_line(target.kubectl(
+        "delete", "pvc", "-n", config.namespace, "-l", selector, "--wait")),
+        "remove the database's volume claims (the namespace would remove them too, 15 s later)"))
+    _wait_gone(kube.core.list_namespaced_persistent_volume_claim, config)
+
+
+def _delete_namespace(kube: Kube, target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> bool:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        kube.core.delete_namespace(config.namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    result.commands.append(shell.recorded(shell.command_line(
+        target.kubectl("delete", "namespace", config.namespace, "--wait")), "remove the namespace"))
+    deadline = time.monotonic() + config.deploy_timeout_s
+    while time.monotonic() < deadline:
+        try:
+            kube.core.read_namespace(config.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        time.sleep(0.25)
+    return False
+
+
 def _shorten_pod_shutdown(kube: Kube, target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> None:
-    """Give the release's pods `teardown_grace_s` instead of their own grace period: a delete with a shorter grace
-    period overrides the running one, and the kubelet still stops each container (SIGTERM, then SIGKILL)."""
+    """Give the release's pods `teardown_grace_s` instead of their own grace period: the kubelet cuts the preStop
+    hook at it, sends SIGTERM, and SIGKILL when it runs out."""
     from kubernetes.client.exceptions import ApiException
 
     selector = f"{INSTANCE_LABEL}={config.release}"

@@ -95,7 +95,11 @@ def test_measurements_are_plausible(first_run):
     for pod in verify["pods"]:
         phases = pod["phases"]
         assert phases["scheduled"] <= phases["containers_ready"] <= phases["ready"] + 1e-6
-    assert first_run.evidence("teardown")["result"]["nothing_left"] is True
+    gone = first_run.evidence("teardown")["result"]
+    assert gone["nothing_left"] is True
+    # The workloads went with their pods orphaned, so the pods stopped with the teardown's short grace period.
+    assert set(gone["phases"]) == {"uninstall_s", "pods_stopped_s", "claims_deleted_s", "namespace_s"}, gone["phases"]
+    assert any("--cascade orphan" in c["command"] for c in gone["commands"]), gone["commands"]
 
 
 def test_https_at_the_ingress_verified_with_the_runs_ca(first_run):

@@ -27,3 +27,7 @@ def test_missing_measurements_say_so_instead_of_failing():
 def test_teardown_summary():
     gone = TeardownResult("todo", "todo", seconds=12.34, leftovers=["namespace todo (Terminating)"], nothing_left=False)
     assert summaries.teardown(gone).data == "nothing left: **False** ['namespace todo (Terminating)'] (12.3 s)"
+    timed = TeardownResult("todo", "todo", seconds=5.0, nothing_left=True,
+                           phases={"uninstall_s": 1.0, "pods_stopped_s": 2.5, "namespace_s": 1.5})
+    assert summaries.teardown(timed).data == ("nothing left: **True**  (5.0 s: uninstall 1.0 s, pods stopped 2.5 s, "
+                                              "namespace 1.5 s)")
