@@ -48,7 +48,9 @@ tools: setup ## build the pinned Kubernetes, etcd, kwok and helm binaries (cache
 runbook: setup engine ## preflight, then the whole runbook headless; prints where the report is
 	$(PY) -m todo_runbook run $(if $(STEPS),--steps $(STEPS)) $(foreach p,$(PARAMS),-p $(p))
 
-test: setup engine ## the whole test suite: unit, app, images, chart, test bed, end to end
+# tools first: a cold build of the test bed (about 40 min on 2 cores) must not run inside a test's fixture, where
+# the per-test timeout (pytest-timeout, 2400 s) would cut it off.
+test: setup engine tools ## the whole test suite: unit, app, images, chart, test bed, end to end
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup engine ## warm benchmark: the runbook's build/load/deploy/teardown vs the same raw commands, A/B x3; outputs/bench/
