@@ -4,6 +4,7 @@ then proof that nothing of the release is left."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,14 +153,20 @@ def _uninstall(kube: Kube, target: ClusterTarget, config: RunbookConfig, result:
     return res.ok or "not found" in res.stderr
 
 
+def _until(done: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll `done` every 0.25 s until it is true (True) or `timeout_s` has passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def _wait_gone(lister: Any, config: RunbookConfig) -> None:
     """Until the release has no object of this kind in its namespace (or the deploy timeout has passed)."""
     selector = f"{INSTANCE_LABEL}={config.release}"
-    deadline = time.monotonic() + config.deploy_timeout_s
-    while time.monotonic() < deadline:
-        if not lister(config.namespace, label_selector=selector).items:
-            return
-        time.sleep(0.25)
+    _until(lambda: not lister(config.namespace, label_selector=selector).items, config.deploy_timeout_s)
 
 
 def _delete_claims(kube: Kube, target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> None:
@@ -187,16 +194,17 @@ def _delete_namespace(kube: Kube, target: ClusterTarget, config: RunbookConfig, 
             raise
     result.commands.append(shell.recorded(shell.command_line(
         target.kubectl("delete", "namespace", config.namespace, "--wait")), "remove the namespace"))
-    deadline = time.monotonic() + config.deploy_timeout_s
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
             kube.core.read_namespace(config.namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return True
             raise
-        time.sleep(0.25)
-    return False
+        return False
+
+    return _until(gone, config.deploy_timeout_s)
 
 
 def _shorten_pod_shutdown(kube: Kube, target: ClusterTarget, config: RunbookConfig, result: TeardownResult) -> None:
