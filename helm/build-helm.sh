@@ -68,7 +68,7 @@ build_helm() {
         ldflags="$ldflags -X ${module}/pkg/chartutil.k8sVersionMinor=${k8s_minor}"
       fi
       log "helm ${version}: compiling ${module}/cmd/helm (a few minutes on a cold Go build cache)"
-      CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$binary.tmp" "${module}/cmd/helm"
+      CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -ldflags "$ldflags" -o "$binary.tmp" "${module}/cmd/helm"
       mv "$binary.tmp" "$binary"
     )
     log "helm ${version}: built $binary"

@@ -14,6 +14,7 @@ criterion is "not applicable". No step here reaches the network: update checks a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import shlex
@@ -132,6 +133,16 @@ def install_syft(timeout: float = 3600) -> Path:
     binary = syft_dir() / "syft"
     if binary.is_file():
         return binary
+    binary.parent.parent.mkdir(parents=True, exist_ok=True)
+    # One build at a time: `make test` prebuilds syft while the tests that need it may already ask for it.
+    with syft_dir().with_name(f".{syft_dir().name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.is_file():
+            return binary
+        return _build_syft(binary, timeout)
+
+
+def _build_syft(binary: Path, timeout: float) -> Path:
     go = shell.which("go")
     if not go:
         raise RunbookError("no Go toolchain to build syft", f"install Go 1.24+ then run: {install_command()}")

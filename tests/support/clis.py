@@ -19,12 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.go_clis import GO_FLAGS, KIND_VERSION, MINIKUBE_VERSION, NoGoError, build_kind, tool_dir
 from todo_runbook import sbom
-from todo_runbook.config import cache_root
-
-KIND_VERSION = "v0.33.0"
-MINIKUBE_VERSION = "v1.38.1"
-GO_FLAGS = ["-trimpath", "-ldflags=-s -w"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +41,6 @@ class RealCli:
                               env=self.env(home), stdin=subprocess.DEVNULL)
 
 
-def _tool_dir(name: str, version: str) -> Path:
-    return cache_root() / "clis" / f"{name}-{version}"
-
-
 def _go() -> str:
     go = shutil.which("go")
     if not go:
@@ -56,18 +48,8 @@ def _go() -> str:
     return go
 
 
-def _build_kind() -> Path:
-    out = _tool_dir("kind", KIND_VERSION)
-    binary = out / "kind"
-    if not binary.exists():
-        out.mkdir(parents=True, exist_ok=True)
-        subprocess.run([_go(), "install", *GO_FLAGS, f"sigs.k8s.io/kind@{KIND_VERSION}"], check=True,
-                       env={**os.environ, "GOBIN": str(out)}, capture_output=True, timeout=3600)
-    return binary
-
-
 def _build_minikube() -> Path:
-    out = _tool_dir("minikube", MINIKUBE_VERSION)
+    out = tool_dir("minikube", MINIKUBE_VERSION)
     binary = out / "minikube"
     if binary.exists():
         return binary
@@ -92,7 +74,10 @@ def _build_minikube() -> Path:
 
 @pytest.fixture(scope="session")
 def kind_cli() -> RealCli:
-    return RealCli("kind", KIND_VERSION, _build_kind())
+    try:
+        return RealCli("kind", KIND_VERSION, build_kind())
+    except NoGoError as error:
+        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,7 @@ def test_the_registry_is_built_only_when_named() -> None:
     assert node_components.REGISTRY.packages == {"registry": "github.com/distribution/distribution/v3/cmd/registry"}
 
 
+@pytest.mark.testbed_tools
 def test_second_build_reuses_the_cache_and_the_binaries_run() -> None:
     paths = Paths.default()
     try:
