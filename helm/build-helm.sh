@@ -2,14 +2,23 @@
 # Build the pinned Helm CLIs from Go modules (no binary downloads) and link them into the project's bin dir:
 #   $CACHE/build/helm-<version>/helm   (one folder per version, kept across runs)
 #   $CACHE/bin/helm  -> Helm 3          $CACHE/bin/helm4 -> Helm 4
-# A version that is already built is skipped. Usage: helm/build-helm.sh [--force]
+# A version that is already built is skipped. Usage: helm/build-helm.sh [--force] [v3] [v4]  (default: both;
+# the runbook needs only Helm 3, the chart tests both).
 set -euo pipefail
 
 HELM3_VERSION="${HELM3_VERSION:-v3.22.0}"
 HELM4_VERSION="${HELM4_VERSION:-v4.3.1}"
 CACHE="${TODO_RUNBOOK_CACHE:-$HOME/.cache/todo-runbook}"
 FORCE=0
-[ "${1:-}" = "--force" ] && FORCE=1
+MAJORS=()
+for arg in "$@"; do
+  case "$arg" in
+    --force) FORCE=1 ;;
+    v3|v4) MAJORS+=("$arg") ;;
+    *) echo "build-helm: unknown argument '$arg' (usage: build-helm.sh [--force] [v3] [v4])" >&2; exit 2 ;;
+  esac
+done
+[ "${#MAJORS[@]}" -gt 0 ] || MAJORS=(v3 v4)
 
 log() { echo "build-helm: $*" >&2; }
 
@@ -78,5 +87,9 @@ build_helm() {
   log "helm ${version}: $CACHE/bin/$link_name -> $binary ($("$CACHE/bin/$link_name" version --short))"
 }
 
-build_helm v3 "$HELM3_VERSION" helm
-build_helm v4 "$HELM4_VERSION" helm4
+for major in "${MAJORS[@]}"; do
+  case "$major" in
+    v3) build_helm v3 "$HELM3_VERSION" helm ;;
+    v4) build_helm v4 "$HELM4_VERSION" helm4 ;;
+  esac
+done

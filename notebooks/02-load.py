@@ -46,7 +46,7 @@ s.parameters()
 #
 # `provider=auto` takes the current kube context when it answers, else minikube when it is installed, else the
 # offline test bed. A cluster that is not running is started when `start_cluster` is ticked; the test bed's first
-# build compiles Kubernetes from source (about 40 minutes on 2 cores), and the cell says so before it begins.
+# build compiles Kubernetes from source (about 25 minutes on 2 cores), and the cell says so before it begins.
 
 # %%
 s.controls(["provider", "start_cluster"])

@@ -98,6 +98,7 @@ class ScriptComponent:
     script: str  # relative to the repository root
     binaries: tuple[str, ...] = ()
     description: str = ""
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,8 @@ def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO
     start = time.monotonic()
     env = dict(os.environ, TODO_RUNBOOK_CACHE=str(paths.cache))
     env["PATH"] = f"{paths.bin_dir}{os.pathsep}{Path(find_go()).parent}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.run(["bash", str(script)], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["bash", str(script), *component.args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True)
     for line in (proc.stdout + proc.stderr).splitlines()[-5:]:
         print(f"    {line}", file=out)
     if proc.returncode != 0:

@@ -15,6 +15,10 @@ from testcluster.components import SCRIPT_COMPONENTS
 from testcluster.node_components import COMPONENTS as NODE_COMPONENTS
 from testcluster.node_components import ON_DEMAND
 
+# What a runbook run on the test bed needs: it starts the test bed without simulated nodes (so without kwok) and
+# deploys with Helm 3. A cold `make runbook` compiles only these; the test suite builds everything.
+RUNBOOK_NEEDS = ("kubernetes", "etcd", "crictl", "coredns", "metrics-server", "traefik", "helm")
+
 
 def all_components() -> list[Component]:
     """Control-plane components, then the node's, then the script-built ones (names unique)."""

@@ -92,7 +92,10 @@ COMPONENTS: list[GoComponent] = [KUBERNETES, ETCD, KWOK]
 
 # Built by other areas' scripts; `python -m testcluster build` runs them so one command builds everything.
 SCRIPT_COMPONENTS: list[ScriptComponent] = [
-    ScriptComponent(name="helm", script="helm/build-helm.sh", binaries=("helm",), description="Helm CLI"),
+    ScriptComponent(name="helm", script="helm/build-helm.sh", binaries=("helm",), args=("v3",),
+                    description="Helm 3 CLI (the runbook's)"),
+    ScriptComponent(name="helm4", script="helm/build-helm.sh", binaries=("helm4",), args=("v4",),
+                    description="Helm 4 CLI (the chart tests run both)"),
 ]
 
 

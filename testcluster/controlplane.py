@@ -80,9 +80,13 @@ def _write_kubeconfigs(ctx: ClusterContext) -> dict[str, Path]:
     return {
         "kube-controller-manager": ctx.write_kubeconfig("kube-controller-manager", "system:kube-controller-manager"),
         "kube-scheduler": ctx.write_kubeconfig("kube-scheduler", "system:kube-scheduler"),
-        # kwok updates node and pod status for simulated nodes: the simplest honest grant is admin.
-        "kwok": ctx.write_kubeconfig("kwok", "todo-testbed-kwok", ["system:masters"]),
+        "kwok": _kwok_kubeconfig(ctx),
     }
+
+
+def _kwok_kubeconfig(ctx: ClusterContext) -> Path:
+    # kwok updates node and pod status for simulated nodes: the simplest honest grant is admin.
+    return ctx.write_kubeconfig("kwok", "todo-testbed-kwok", ["system:masters"])
 
 
 def _etcd_argv(ctx: ClusterContext) -> list[str]:
@@ -323,6 +327,8 @@ def up(
     else:
         ctx.log(f"up: control plane already running ({ctx.server})")
         ctx.simulated_nodes = count
+        if count and ctx.process("kwok") is None:
+            _start_kwok_later(ctx)
     ctx.record(settings=ctx.to_json())
     _ensure_simulated_nodes(ctx, count)
 
@@ -362,7 +368,9 @@ def _check_ports_free(ctx: ClusterContext) -> None:
 
 def _start_control_plane(ctx: ClusterContext) -> None:
     paths = ctx.paths
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+    # kwok only serves simulated nodes: a test bed without them (the runbook's) neither needs nor builds it.
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                 *(("kwok",) if ctx.simulated_nodes else ())):
         ctx.binary(name)  # fail before starting anything when a tool is missing
     _check_ports_free(ctx)
     for directory in (paths.run_dir, paths.data_dir, paths.log_dir, paths.pki_dir):
@@ -389,7 +397,15 @@ def _start_control_plane(ctx: ClusterContext) -> None:
                    lambda: _https_healthz(ctx.ports.controller_manager), 120)
     start_and_wait("kube-scheduler", _scheduler_argv(ctx, kubeconfigs["kube-scheduler"]),
                    lambda: _https_healthz(ctx.ports.scheduler), 120)
-    start_and_wait("kwok", _kwok_argv(ctx, kubeconfigs["kwok"]), lambda: ctx.process("kwok") is not None, 10)
+    if ctx.simulated_nodes:
+        start_and_wait("kwok", _kwok_argv(ctx, kubeconfigs["kwok"]), lambda: ctx.process("kwok") is not None, 10)
+
+
+def _start_kwok_later(ctx: ClusterContext) -> None:
+    """kwok for a running test bed started without simulated nodes, now asked for some."""
+    recorded = ctx.start_process("kwok", _kwok_argv(ctx, _kwok_kubeconfig(ctx)))
+    procs.wait_until(lambda: ctx.process("kwok") is not None, what="kwok to start", timeout=10, watch=recorded)
+    ctx.log(f"up: kwok started for {ctx.simulated_nodes} simulated node(s) (pid {recorded.pid})")
 
 
 # ----------------------------------------------------------------------------------------------

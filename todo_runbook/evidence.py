@@ -41,6 +41,14 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def cluster_of_run(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The cluster a run used: as preflight resolved it, else as a notebook resolved it live (a cold test bed is
+    started by the load step, after the images are built; ``Session.cluster()`` records it as "cluster")."""
+    preflight = (evidence.get("preflight") or {}).get("result") or {}
+    live = (evidence.get("cluster") or {}).get("result") or {}
+    return dict(preflight.get("cluster") or live or {})
+
+
 def new_run_id() -> str:
     return utc_now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 

@@ -17,7 +17,7 @@ from typing import Any
 from . import browser, plots, steps, video
 from .config import RunbookConfig
 from .criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
-from .evidence import EvidenceStore, to_jsonable
+from .evidence import EvidenceStore, cluster_of_run, to_jsonable
 from .sbom import overview as sbom_overview
 from .shell import mask, mask_tree
 from .timing import iso_now
@@ -96,7 +96,7 @@ def build_report(store: EvidenceStore, config: RunbookConfig, outcomes: Sequence
     table = evaluate(config, evidence, [o.step for o in outcomes])
     code = exit_code(outcomes, table)
     finished = iso_now()
-    cluster = (evidence.get("preflight", {}).get("result") or {}).get("cluster") or {}
+    cluster = cluster_of_run(evidence)
     summary = {
         "run_id": store.run_id,
         "started_at": started_at,

@@ -149,7 +149,7 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
 def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore, say: Say) -> StepOutcome:
     """Tools first (seconds), then the cluster (answers or not): bad setups fail before any build."""
     from . import capacity
-    from .providers import resolve
+    from .providers import chosen, resolve, testbed
 
     timer = Timer().start()
     outcome = StepOutcome(step="preflight", status="ok")
@@ -167,7 +167,13 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
             result["registry"] = image_registry.check(pushing, image_registry.credentials(pushing))
             say(f"registry: {pushing.base} answers over TLS ({result['registry'].tls}), auth "
                 f"{result['registry'].auth}")
-        if CLUSTER_STEPS & set(steps):
+        deferred = None
+        if CLUSTER_STEPS & set(steps) and not testbed.facts() and chosen(config) == "testbed":
+            deferred = testbed.compile_while_images_build(config, steps, say)
+        if deferred:
+            result["cluster_deferred"] = deferred
+            ensure_tools_on_path()  # helm and kubectl land in $TODO_RUNBOOK_CACHE/bin as the compile goes on
+        elif CLUSTER_STEPS & set(steps):
             target = resolve(config, say=say, need=lambda: capacity.peak_need(config))
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from . import plots, shell
 from .config import REPO_ROOT, RunbookConfig
+from .evidence import cluster_of_run
 
 APT_ENSURE = REPO_ROOT / "scripts" / "apt-ensure.sh"
 INSTALL_FFMPEG = "scripts/apt-ensure.sh ffmpeg as root (Debian: apt-get install ffmpeg)"
@@ -121,7 +122,7 @@ def _command(result: Mapping[str, Any], word: str) -> str:
 
 
 def _title(evidence: Mapping[str, Mapping[str, Any]], run_id: str) -> tuple[str, list[str]] | None:
-    cluster = _result(evidence, "preflight").get("cluster") or {}
+    cluster = cluster_of_run(dict(evidence))
     ran = [f"{step}: {payload.get('status')}" for step, payload in evidence.items()
            if step not in ("preflight", "video")]
     where = (f"cluster: {cluster.get('provider')} (context {cluster.get('context')}), Kubernetes "

@@ -1,7 +1,7 @@
 """Build every tool the test suite compiles from Go modules (and kagent's venv), in the order the tests need them.
 
 `make test` starts this at low priority (`nice -n 19`) next to pytest: while the tests that need no
-cluster run, their idle CPU time compiles the test bed (about 40 min on 2 cores from a cold cache).
+cluster run, their idle CPU time compiles the test bed (about 30 min on 2 cores from a cold cache).
 :mod:`tests.support.ordering` runs those tests first and makes the first test-bed test wait for this
 process. Every builder here keeps its own lock and cache, so a fixture that needs a tool first waits for
 this build of it instead of compiling it twice; a second run finds everything cached in seconds.

@@ -173,3 +173,13 @@ def test_without_a_matching_wheel_the_fallback_is_compiled_from_go_modules(tmp_p
     assert "no pinned wheel installs here" in out.getvalue() and "compiling it from Go modules" in out.getvalue()
     greeting = subprocess.run([str(paths.binary("hello"))], capture_output=True, text=True, check=True)
     assert greeting.stdout.strip() == "Hello, world!"
+
+
+def test_the_runbook_needs_no_kwok_and_only_helm_3() -> None:
+    chosen = catalog.select(catalog.all_components(), catalog.RUNBOOK_NEEDS)
+    names = [c.name for c in chosen]
+    assert names == list(catalog.RUNBOOK_NEEDS)
+    assert "kwok" not in names and "helm4" not in names
+    helm3 = next(c for c in chosen if c.name == "helm")
+    assert isinstance(helm3, build.ScriptComponent) and helm3.args == ("v3",)
+    assert {"kwok", "helm4"} <= {c.name for c in catalog.all_components()}  # the test suite still builds them

@@ -303,3 +303,21 @@ def test_up_is_idempotent_and_down_stops_every_process(testbed, tmp_path: Path) 
     assert controlplane.down(paths=paths) == []
     # The session's test bed was not touched.
     assert testbed.ctx.ready()
+
+
+def test_without_simulated_nodes_kwok_is_not_started_until_they_are_asked_for(testbed, tmp_path: Path) -> None:
+    """The runbook starts the test bed with `--simulated-nodes 0` (so a cold run need not build kwok); a later `up`
+    that asks for simulated nodes starts kwok on the running control plane."""
+    paths = Paths(testbed.paths.cache, state=tmp_path / "private-testbed")
+    ports = controlplane.Ports.first_free()
+    first = controlplane.up(paths=paths, node=False, simulated_nodes=0, ports=ports)
+    try:
+        assert "kwok" not in first.pids and "kube-scheduler" in first.pids
+        assert first.nodes == []
+        second = controlplane.up(paths=paths, node=False, simulated_nodes=1, ports=ports)
+        assert second.reused
+        assert "kwok" in second.pids and second.pids["kube-apiserver"] == first.pids["kube-apiserver"]
+        assert second.nodes == ["kwok-node-0"]
+    finally:
+        stopped = controlplane.down(paths=paths)
+    assert "kwok" in stopped

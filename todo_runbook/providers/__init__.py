@@ -75,6 +75,16 @@ def _auto(config: RunbookConfig, kubeconfig: str) -> tuple[str, list[str], Runbo
                       in_notebook=PICK_PROVIDER_IN_NOTEBOOK)
 
 
+def chosen(config: RunbookConfig) -> str | None:
+    """The provider a run would use (auto-detection included), without preparing anything; None when unsure."""
+    if config.provider != "auto":
+        return config.provider
+    try:
+        return _auto(config, config.kubeconfig or default_kubeconfig())[0]
+    except RunbookError:
+        return None
+
+
 PICK_PROVIDER_IN_NOTEBOOK = ("choose a provider in this notebook's controls (minikube, kind, context: a running "
                              "cluster; testbed: the offline one) and run this cell again")
 
