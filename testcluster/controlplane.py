@@ -152,9 +152,6 @@ def _controller_manager_argv(ctx: ClusterContext, kubeconfig: Path) -> list[str]
         f"--cluster-signing-cert-file={ctx.ca.cert}", f"--cluster-signing-key-file={ctx.ca.key}",
         "--allocate-node-cidrs=true", f"--cluster-cidr={net.pod_cidr}", f"--node-cidr-mask-size={net.node_cidr_mask}",
         f"--service-cluster-ip-range={net.service_cidr}",
-        # The namespace controller issues a list and a delete-collection per namespaced resource type (about
-        # 120 requests); at the default client limit (20 per second, burst 30) deleting a namespace took 5.6 s.
-        "--kube-api-qps=200", "--kube-api-burst=400",
         "--profiling=false", "--v=1",
     ]
 
