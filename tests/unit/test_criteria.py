@@ -166,3 +166,15 @@ def test_pods_run_pushed_digests_only_on_the_registry_path():
     none_seen["registry_images"]["containers"] = []
     assert by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(none_seen)), ALL))[
         "pods_run_pushed_digests"].status == NOT_MEASURED
+
+
+def test_smoke_runs_turned_off_do_not_apply_but_a_missing_smoke_run_is_not_measured():
+    build = samples.build()
+    for image in build["images"]:
+        image["smoke"] = {"ok": False, "skipped": True, "detail": "smoke_run=false"}
+    crit = by_key(evaluate(RunbookConfig(smoke_run=False), full_evidence(build=ok(build)), ALL))
+    assert crit["containers_smoke_run"].status == NOT_APPLICABLE
+    assert "smoke_run=false" in crit["containers_smoke_run"].reason and not crit["containers_smoke_run"].failed
+    build["images"][0]["smoke"] = None  # one image never smoke-ran although nothing turned it off
+    crit = by_key(evaluate(RunbookConfig(), full_evidence(build=ok(build)), ALL))
+    assert crit["containers_smoke_run"].status == NOT_MEASURED and crit["containers_smoke_run"].failed
