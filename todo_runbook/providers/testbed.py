@@ -11,13 +11,16 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import shell
 from ..config import REPO_ROOT, RunbookConfig, cache_root
 from ..errors import ClusterUnreachableError, CommandFailedError, RunbookError
 from ..progress import phase, steps
 from .base import ClusterTarget, LoadOutcome, Need, Say
+
+if TYPE_CHECKING:
+    from testcluster.paths import Paths
 
 name = "testbed"
 tools: tuple[str, ...] = ()
@@ -57,7 +60,7 @@ def compile_while_images_build(config: RunbookConfig, steps: Sequence[str], say:
     return note
 
 
-def tools_to_compile(paths: Any) -> list[str]:
+def tools_to_compile(paths: Paths) -> list[str]:
     """The runbook's test-bed tools that still have to be compiled from Go modules (wheels install in seconds)."""
     from testcluster import build as tc_build
     from testcluster.catalog import RUNBOOK_NEEDS, all_components, select
