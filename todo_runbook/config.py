@@ -74,6 +74,10 @@ class RunbookConfig:
                                                             "URL from")
     backend_jwt_secret_env: str = _param("JWT_SECRET", "environment variable the backend reads the JWT secret from "
                                                        "(Better Auth apps: BETTER_AUTH_SECRET)")
+    wait_for_database: str = _param("auto", "hold the backend until the in-cluster database answers (an init "
+                                            "container); auto: no for this repository's backend, which waits "
+                                            "itself (readiness false meanwhile), yes for any other",
+                                     ("auto", "true", "false"))
     build_in_minikube: bool = _param(False, "build straight into minikube's Docker daemon (no load step needed)")
     smoke_run: bool = _param(True, "start each built container once and probe it")
     sbom: bool = _param(True, "write an SPDX JSON SBOM of each built image with syft (PATH, or the pinned build in "
@@ -244,6 +248,12 @@ class RunbookConfig:
         files = [chart / f"values-{self.profile}.yaml"]
         files += [self.path(v) for v in self.values_files]
         return files
+
+    def backend_waits_for_database(self) -> bool:
+        """Whether the chart's init container holds the backend until the database answers (wait_for_database)."""
+        if self.wait_for_database != "auto":
+            return self.wait_for_database == "true"
+        return self.path(self.backend_src).resolve() != (REPO_ROOT / "apps" / "backend").resolve()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -61,7 +61,8 @@ def release_args(config: RunbookConfig, images: Mapping[str, str]) -> list[str]:
              "--set-string", f"backend.app.healthPath={config.backend_health_path}",
              "--set-string", f"backend.app.readyPath={config.backend_ready_path}",
              "--set-string", f"backend.app.envNames.database={config.backend_database_url_env}",
-             "--set-string", f"backend.app.envNames.jwt={config.backend_jwt_secret_env}"]
+             "--set-string", f"backend.app.envNames.jwt={config.backend_jwt_secret_env}",
+             "--set", f"backend.app.waitForDatabase={str(config.backend_waits_for_database()).lower()}"]
     args += ["--set", f"backend.replicaCount={config.backend_replicas}",
              "--set", f"frontend.replicaCount={config.frontend_replicas}",
              "--set", f"ingress.host={config.ingress_host}"]

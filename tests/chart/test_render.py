@@ -15,6 +15,7 @@ from tests.chart.chart_tools import (
     OpenAPIValidator,
     SetValue,
 )
+from todo_runbook.errors import ConfigError
 
 # Everything that is off by default, switched on, so the validation sees every template.
 ALL_FEATURES: dict[str, SetValue] = {
@@ -162,6 +163,29 @@ def test_the_database_image_is_the_official_one_unless_the_runbook_sets_another(
     sets = dict(a.split("=", 1) for a in args if a.startswith("postgresql.image."))
     assert sets == {"postgresql.image.repository": "todo-runbook/postgres", "postgresql.image.tag": "15-bookworm"}
     assert database_image(helm3.render_profile("dev", sets=sets)) == "todo-runbook/postgres:15-bookworm"
+
+
+def test_the_init_container_waits_for_the_database_unless_the_app_waits_itself(helm3: Helm, tmp_path) -> None:
+    """This repository's backend starts beside its database (no init container); any other backend, whose
+    behaviour without a database is unknown, is held by the init container; the parameter decides either way."""
+    from todo_runbook.config import RunbookConfig
+    from todo_runbook.deploy import release_args
+
+    def init_containers(config: RunbookConfig) -> list[str]:
+        args = release_args(config, {})
+        (value,) = [a.split("=", 1)[1] for a in args if a.startswith("backend.app.waitForDatabase=")]
+        assert value in ("true", "false")  # given with --set: YAML's booleans, as the schema requires
+        backend = helm3.render_profile("dev", sets={"backend.app.waitForDatabase": value == "true"}).one(
+            "Deployment", "backend")
+        return [c["name"] for c in backend["spec"]["template"]["spec"].get("initContainers", [])]
+
+    assert helm3.render_profile("dev").one("Deployment", "backend")["spec"]["template"]["spec"]["initContainers"]
+    assert init_containers(RunbookConfig()) == []
+    assert init_containers(RunbookConfig(backend_src=str(tmp_path))) == ["wait-for-database"]
+    assert init_containers(RunbookConfig(wait_for_database="true")) == ["wait-for-database"]
+    assert init_containers(RunbookConfig(backend_src=str(tmp_path), wait_for_database="false")) == []
+    with pytest.raises(ConfigError, match="wait_for_database"):
+        RunbookConfig(wait_for_database="yes").validate()
 
 
 def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(helm: Helm) -> None:
