@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -100,6 +101,11 @@ def test_extra_ca_certs_read_from_the_local_ca_folder(tmp_path: Path) -> None:
     args = build_args.extra_ca_certs({}, ca_dir=tmp_path)
     assert args["EXTRA_CA_CERTS"].count("BEGIN CERTIFICATE") == 2
     assert build_args.extra_ca_certs({}, ca_dir=tmp_path / "none") == {}
+    (tmp_path / "sub" / "b.crt").unlink()
+    (tmp_path / "c.crt").write_text(pem.replace("MIIB", "MIIC") + "\n")
+    typed = subprocess.run(["bash", "-c", f'printf %s "$(cat {tmp_path}/*.crt)"'], capture_output=True, text=True,
+                           check=True, env={"LC_ALL": "C", "PATH": os.environ["PATH"]}).stdout
+    assert build_args.extra_ca_certs({}, ca_dir=tmp_path)["EXTRA_CA_CERTS"] == typed  # the recorded command's value
     (tmp_path / "key.crt").write_text(pem + "-----BEGIN PRIVATE KEY-----\n")
     with pytest.raises(build_args.BuildArgsError, match="private key"):
         build_args.extra_ca_certs({}, ca_dir=tmp_path)
