@@ -360,6 +360,7 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
         result.images.append(build)
     result.bases_built = notes
     result.commands[:0] = [shell.recorded(n, "build the offline base images") for n in notes]
-    result.sbom = image_sbom.generate([(i.component, i.ref) for i in result.images], sbom_dir, config, progress, env)
+    result.sbom = image_sbom.generate([(i.component, i.ref) for i in result.images], sbom_dir, config, progress, env,
+                                      image_ids={i.ref: i.image_id for i in result.images})
     result.commands += result.sbom.commands
     return result

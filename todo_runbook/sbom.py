@@ -3,7 +3,9 @@ vulnerability database is at hand.
 
 syft is a Go program: the runbook uses the one on PATH, else the pinned build cached under
 $TODO_RUNBOOK_CACHE/clis/syft-<version>/ (`install_command()` makes it; the test suite builds it once).
-One syft run per image writes the SPDX document into the run folder (`sbom/<image>.spdx.json`) and syft's
+An image the same syft has described before (same image ID) is not scanned again: its SPDX document and
+summary come from $TODO_RUNBOOK_CACHE/sbom/, and the evidence says so. Otherwise one syft run per image writes
+the SPDX document into the run folder (`sbom/<image>.spdx.json`) and syft's
 own JSON into a scratch folder: that one carries each package's type and metadata (installed size, a
 Python package's RECORD), which the summary (package count by type, the largest packages) is computed from.
 
@@ -15,6 +17,7 @@ criterion is "not applicable". No step here reaches the network: update checks a
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import re
 import shlex
@@ -30,7 +33,7 @@ from . import shell
 from .config import RunbookConfig, cache_root
 from .errors import RunbookError
 from .progress import Progress
-from .timing import Timer
+from .timing import Timer, iso_now
 
 SYFT_VERSION = "v1.57.2"
 SYFT_PACKAGE = "github.com/anchore/syft/cmd/syft"
@@ -165,8 +168,10 @@ def sbom_filename(image: str) -> str:
 
 
 def generate(images: Sequence[tuple[str, str]], out_dir: Path | None, config: RunbookConfig,
-             progress: Progress = lambda _: None, docker_env: Mapping[str, str] | None = None) -> SbomResult:
-    """An SBOM per (component, image ref) into `out_dir`, then the scan when a database is configured."""
+             progress: Progress = lambda _: None, docker_env: Mapping[str, str] | None = None,
+             image_ids: Mapping[str, str] | None = None) -> SbomResult:
+    """An SBOM per (component, image ref) into `out_dir`, then the scan when a database is configured.
+    `image_ids` (ref -> image ID) lets an image described before reuse its SBOM."""
     # Without SBOMs the scan still says why it did not run: no database, or (with one) no SBOM to scan.
     no_scan = scan([], out_dir or Path("sbom"), config.vuln_db)
     if not config.sbom:
@@ -181,8 +186,15 @@ def generate(images: Sequence[tuple[str, str]], out_dir: Path | None, config: Ru
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {**OFFLINE_ENV, **(docker_env or {})}
     for component, ref in images:
-        progress(f"SBOM of {ref} (syft)")
-        image_sbom, command = describe_image(syft, component, ref, out_dir, env)
+        image_id = (image_ids or {}).get(ref, "")
+        reused = from_cache(syft, image_id, component, ref, out_dir) if image_id else None
+        if reused is None:
+            progress(f"SBOM of {ref} (syft)")
+            image_sbom, command = describe_image(syft, component, ref, out_dir, env)
+            if image_id and image_sbom.generated:
+                to_cache(syft, image_id, image_sbom, out_dir)
+        else:
+            image_sbom, command = reused
         result.images.append(image_sbom)
         result.commands.append(shell.recorded(command, f"SBOM of the {component} image (SPDX JSON)"))
         progress(f"SBOM of {ref}: {image_sbom.package_count} packages "
@@ -216,6 +228,42 @@ def describe_image(syft: Path, component: str, ref: str, out_dir: Path,
     return ImageSbom(component, ref, True, path=f"{out_dir.name}/{target.name}", format=document_format(document),
                      package_count=summary.package_count, by_type=summary.by_type, largest=summary.largest,
                      unsized=summary.unsized, seconds=round(timer.seconds, 2)), command
+
+
+def sbom_cache_dir(syft: Path, image_id: str) -> Path:
+    """Where the SBOM of one image ID by one syft binary is kept (another syft, another folder)."""
+    binary = syft.resolve()
+    info = binary.stat()
+    tool = hashlib.sha256(f"{binary}:{info.st_size}:{info.st_mtime_ns}".encode()).hexdigest()[:12]
+    return cache_root() / "sbom" / tool / re.sub(r"[^A-Za-z0-9]+", "-", image_id)
+
+
+def to_cache(syft: Path, image_id: str, image: ImageSbom, out_dir: Path) -> None:
+    folder = sbom_cache_dir(syft, image_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out_dir / Path(image.path).name, folder / "document.spdx.json")
+    summary = {"format": image.format, "package_count": image.package_count, "by_type": image.by_type,
+               "largest": [vars(p) for p in image.largest], "unsized": image.unsized, "seconds": image.seconds,
+               "made_at": iso_now()}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def from_cache(syft: Path, image_id: str, component: str, ref: str,
+               out_dir: Path) -> tuple[ImageSbom, str] | None:
+    """The SBOM made of this very image (same ID, same syft) by an earlier run, copied into `out_dir`."""
+    folder = sbom_cache_dir(syft, image_id)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+        target = out_dir / sbom_filename(repository)
+        shutil.copyfile(folder / "document.spdx.json", target)
+    except (OSError, ValueError):
+        return None
+    command = f"syft scan docker:{ref} -o {SBOM_FORMAT}={target.parent.name}/{target.name}"
+    return ImageSbom(component, ref, True, path=f"{out_dir.name}/{target.name}", format=summary["format"],
+                     package_count=summary["package_count"], by_type=summary["by_type"],
+                     largest=[PackageSize(**p) for p in summary["largest"]], unsized=summary["unsized"],
+                     detail=f"reused: syft described this image ID ({image_id[:19]}) at {summary['made_at']}"), command
 
 
 @dataclass

@@ -139,3 +139,21 @@ def test_a_database_folder_without_a_database_is_not_measured(generated, tmp_pat
     store.record("build", BuildResult(sbom=sbom.SbomResult(True, images=result.images, scan=scan)))
     table = {c.key: c for c in evaluate(RunbookConfig(), store.all(), ["build"])}
     assert table["critical_vulnerabilities"].status == NOT_MEASURED and table["critical_vulnerabilities"].failed
+
+
+def test_an_image_described_before_reuses_its_sbom(known_image, syft_cli, docker_client, tmp_path, monkeypatch):
+    """Same image ID, same syft: the second run copies the SBOM and says so; another image ID is scanned again."""
+    monkeypatch.setenv("PATH", f"{syft_cli.path.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("TODO_RUNBOOK_CACHE", str(tmp_path / "cache"))
+    ref = known_image["ref"]
+    image_id = docker_client.images.get(ref).id
+    first = sbom.generate([("backend", ref)], tmp_path / "run1" / "sbom", RunbookConfig(), image_ids={ref: image_id})
+    second = sbom.generate([("backend", ref)], tmp_path / "run2" / "sbom", RunbookConfig(), image_ids={ref: image_id})
+    made, reused = first.images[0], second.images[0]
+    assert made.generated and not made.detail.startswith("reused"), made
+    assert reused.generated and reused.detail.startswith("reused") and image_id[:19] in reused.detail, reused
+    assert (reused.package_count, reused.by_type, reused.largest) == (made.package_count, made.by_type, made.largest)
+    assert (tmp_path / "run2" / reused.path).read_bytes() == (tmp_path / "run1" / made.path).read_bytes()
+    other = sbom.generate([("backend", ref)], tmp_path / "run3" / "sbom", RunbookConfig(),
+                          image_ids={ref: "sha256:" + "0" * 64})
+    assert other.images[0].generated and not other.images[0].detail.startswith("reused"), other.images[0]
