@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,6 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
     if outcome.status == "ok" and recorded_status == "skipped":  # it ran, but none of its tools did
         outcome.status, outcome.note = "skipped", "every tool of this step was skipped (see its evidence)"
     outcome.seconds = timer.stop()
-    html = export_html(target) if target.exists() else None
-    outcome.html = str(html) if html else ""
     say(f"step {step}: {outcome.status} in {outcome.seconds:.0f} s"
         + (f" — {outcome.error.get('problem', '')[:300]}" if outcome.error else ""))
     return outcome
@@ -219,6 +218,10 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
     # The notebooks receive the validated values (not the raw strings), so they validate the same way.
     nb_params = {k: v for k, v in config.to_dict().items() if k in params or k in config.changed()}
     preflight_failed = failed
+    # Each executed notebook is exported to HTML on a side thread while the next step runs (the first export
+    # imports nbconvert, about 2 s); the report waits for them.
+    exports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
+    pending: list[tuple[StepOutcome, Future[Path | None]]] = []
     for step in selected:
         cleanup = step == "teardown" and config.teardown_on_failure and not preflight_failed
         if failed and not cleanup:
@@ -226,6 +229,8 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
             continue
         say(f"step {step}: running notebooks/{NOTEBOOKS[step]}")
         outcome = run_notebook(step, store, nb_params, say)
+        if Path(outcome.notebook).exists():
+            pending.append((outcome, exports.submit(export_html, Path(outcome.notebook))))
         if failed:
             outcome.note = "ran after a failed step, to clean up (teardown_on_failure=true)"
         outcomes.append(outcome)
@@ -234,6 +239,10 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
         from .video import make_for_run
 
         make_for_run(store, config, say)
+    for outcome, export in pending:
+        html = export.result()
+        outcome.html = str(html) if html else ""
+    exports.shutdown()
     report = build_report(store, config, outcomes, started_at=started)
     if "aiops" in selected:
         from .cheatsheet import write_for_run
