@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import time
 from pathlib import Path
@@ -147,6 +148,13 @@ def down(ctx: ClusterContext) -> list[str]:
     if problems:
         raise NodeError("node down finished with problems:\n" + "\n".join(problems))
     return []
+
+
+def reclaim_volumes(paths: Paths | None = None) -> list[str]:
+    """On a running test bed, the Released volumes wiped and made Available again, as its `up` does: what a
+    dynamic provisioner's deleter does on minikube or kind, so that repeated releases never run out of them."""
+    paths = paths or Paths.default()
+    return addons.reclaim_volumes(ClusterContext.load(paths, out=io.StringIO()), NodeLayout(paths))
 
 
 # ----------------------------------------------------------------------------------------------

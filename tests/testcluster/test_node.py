@@ -312,6 +312,41 @@ def test_default_storage_class_binds_a_claim(real_node: Any, loaded_image: image
     assert claim.spec.storage_class_name == "standard"
 
 
+def test_a_released_volume_is_wiped_and_available_when_the_runbook_next_resolves_the_test_bed(
+        real_node: Any, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim bound to a test bed volume, data written, the claim deleted: the volume is Released with its data
+    (reclaim policy Retain); the next run's cluster resolution wipes it and makes it Available again."""
+    from kubernetes import client
+
+    from todo_runbook import providers
+    from todo_runbook.config import RunbookConfig
+
+    api = client.CoreV1Api(real_node.api_client())
+    volume = next(pv for pv in api.list_persistent_volume(label_selector="testbed.todo-runbook.io/volume=hostpath")
+                  .items if pv.status.phase == "Available")
+    api.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": "released"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                 "storageClassName": "standard", "volumeName": volume.metadata.name},
+    })
+    wait_for(lambda: api.read_namespaced_persistent_volume_claim("released", namespace).status.phase == "Bound",
+             "the claim bound to its volume", timeout=60)
+    left = Path(volume.spec.host_path.path) / "left-behind"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_text("data of a deleted release")
+    api.delete_namespaced_persistent_volume_claim("released", namespace)
+    wait_for(lambda: api.read_persistent_volume(volume.metadata.name).status.phase == "Released",
+             "the volume Released", timeout=60)
+    assert left.exists()
+    monkeypatch.setenv("PATH", real_node.env()["PATH"])
+    said: list[str] = []
+    providers.resolve(RunbookConfig(provider="testbed"), say=said.append)
+    assert not left.exists()
+    assert any("wiped and available again" in line for line in said), said
+    wait_for(lambda: api.read_persistent_volume(volume.metadata.name).status.phase == "Available",
+             "the volume Available again", timeout=60)
+
+
 @pytest.mark.slow
 def test_down_leaves_nothing_behind(real_node: Any, workload: dict[str, Any]) -> None:
     """Runs last in this module: down, check by pid/mounts/interfaces/iptables/cgroups, then up again."""

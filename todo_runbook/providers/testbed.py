@@ -116,6 +116,15 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
                                           "`python -m testcluster status`")
         commands = [shell.recorded(built, "build the test bed's pinned tools (cached by version)"),
                     shell.recorded(up.command, "start the offline test bed")]
+    elif prepare:
+        # Its volumes are made in advance and kept when released (no provisioner deletes them): the ones earlier
+        # releases left Released are wiped and made Available again, as `up` does, so repeated runs (make bench)
+        # never run out of them.
+        from testcluster import node
+
+        reclaimed = node.reclaim_volumes()
+        if reclaimed:
+            say(f"cluster: {len(reclaimed)} released test bed volume(s) wiped and available again")
     return ClusterTarget(name, reason, found.get("context", CONTEXT),
                          found.get("kubeconfig", str(cache_root() / "testcluster" / "kubeconfig")),
                          ingress_url=config.ingress_url or found.get("ingress_url", ""),
