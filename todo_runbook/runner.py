@@ -8,16 +8,17 @@ and the next deploy leave nothing behind that trips the other.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import registry as image_registry
 from . import steps as registry
@@ -113,6 +114,23 @@ def kernel_over_unix_sockets(folder: Path) -> Any:
     return config
 
 
+@contextlib.contextmanager
+def kernel_stderr_to(log: TextIO) -> Iterator[None]:
+    """The kernel inherits the runner's stderr: its own messages (ipykernel logs "KeyboardInterrupt caught in
+    kernel" when jupyter_client interrupts it before the shutdown at a busy moment) go to the step's log, not
+    among the runbook's console lines."""
+    sys.stderr.flush()
+    log.flush()
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: Say) -> StepOutcome:
     import papermill as pm
 
@@ -124,10 +142,11 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
     timer = Timer().start()
     with (log_dir / f"{step}.log").open("w") as log, tempfile.TemporaryDirectory(prefix="todo-kernel-") as sockets:
         try:
-            pm.execute_notebook(str(source), str(target), kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR),
-                                parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
-                                progress_bar=False, stdout_file=log, stderr_file=log,
-                                config=kernel_over_unix_sockets(Path(sockets)))
+            with kernel_stderr_to(log):
+                pm.execute_notebook(str(source), str(target), kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR),
+                                    parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
+                                    progress_bar=False, stdout_file=log, stderr_file=log,
+                                    config=kernel_over_unix_sockets(Path(sockets)))
         except pm.PapermillExecutionError as exc:
             outcome.status = "failed"
             outcome.failing_cell = failing_cell(target)
