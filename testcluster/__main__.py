@@ -1,4 +1,4 @@
-"""CLI: python -m testcluster build [names...] | up [--simulated-nodes N] [--no-node] | down | status
+"""CLI: python -m testcluster build [names...] | up [--simulated-nodes N] [--real-nodes 1|2] [--no-node] | down | status
 | registry up|down|status [--auth] [--port N] [--name NAME]."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--list", action="store_true", help="list the components and exit")
     p_up = sub.add_parser("up", help="start the test bed on loopback (idempotent)")
     p_up.add_argument("--simulated-nodes", type=int, default=None, help="kwok nodes (default 2)")
+    p_up.add_argument("--real-nodes", type=int, default=None, choices=(1, 2),
+                      help="real nodes: 2 adds a second kubelet + containerd here (default: as running, else 1)")
     p_up.add_argument("--no-node", action="store_true", help="control plane and simulated nodes only")
     sub.add_parser("down", help="stop every process the test bed started and remove its run state")
     p_status = sub.add_parser("status", help="what runs, by pid, and whether /readyz answers")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         from testcluster import controlplane
 
         if args.command == "up":
-            info = controlplane.up(simulated_nodes=args.simulated_nodes, node=not args.no_node)
+            info = controlplane.up(simulated_nodes=args.simulated_nodes, node=not args.no_node,
+                                   real_nodes=args.real_nodes)
             print(f"up: kubeconfig {info.kubeconfig} (context {info.context}); nodes: {', '.join(info.nodes)}")
             print(f"    export KUBECONFIG={info.kubeconfig}; kubectl --context {info.context} get nodes")
             return 0

@@ -109,6 +109,7 @@ class ClusterContext:
     kubernetes_version: str = KUBERNETES_VERSION
     node_enabled: bool = True
     simulated_nodes: int = DEFAULT_SIMULATED_NODES
+    real_nodes: int = 1  # 2: the optional second real node (testcluster.node.converge_workers)
     out: TextIO = field(default=sys.stdout, repr=False)
 
     # -- where things are
@@ -246,7 +247,7 @@ class ClusterContext:
     def to_json(self) -> dict[str, Any]:
         return {"cache": str(self.paths.cache), "state": str(self.paths.cluster_dir), "ports": asdict(self.ports),
                 "network": asdict(self.network), "node_enabled": self.node_enabled,
-                "simulated_nodes": self.simulated_nodes}
+                "simulated_nodes": self.simulated_nodes, "real_nodes": self.real_nodes}
 
     @classmethod
     def load(cls, paths: Paths, out: TextIO = sys.stdout) -> ClusterContext:
@@ -255,7 +256,8 @@ class ClusterContext:
         saved = ctx.facts().get("settings")
         if saved:
             ctx = cls(paths=paths, ports=Ports(**saved["ports"]), network=Network(**saved["network"]),
-                      node_enabled=saved["node_enabled"], simulated_nodes=saved["simulated_nodes"], out=out)
+                      node_enabled=saved["node_enabled"], simulated_nodes=saved["simulated_nodes"],
+                      real_nodes=int(saved.get("real_nodes", 1)), out=out)
         return ctx
 
 

@@ -290,12 +290,14 @@ def up(
     paths: Paths | None = None,
     simulated_nodes: int | None = None,
     node: bool = True,
+    real_nodes: int | None = None,
     ports: Ports | None = None,
     node_errors: str = "raise",
     out: TextIO = sys.stdout,
 ) -> ClusterInfo:
     """Start the test bed (or confirm it runs) and return its facts. Idempotent.
 
+    ``real_nodes`` (1 or 2) converges the real nodes to that count; None keeps what runs (1 for a new test bed).
     ``node_errors="record"`` keeps a running control plane when the node part fails and returns the
     error in ``ClusterInfo.node_error`` (the pytest fixture uses this); ``"raise"`` re-raises it.
     """
@@ -304,6 +306,8 @@ def up(
     count = DEFAULT_SIMULATED_NODES if simulated_nodes is None else simulated_nodes
     if count < 0:
         raise TestbedError(f"--simulated-nodes must be 0 or more, got {count}")
+    if real_nodes is not None and not 1 <= real_nodes <= 2:
+        raise TestbedError(f"--real-nodes must be 1 or 2, got {real_nodes}")
     node_enabled = node and node_module_available()
 
     existing = ClusterContext.load(paths, out=out)
@@ -319,7 +323,7 @@ def up(
             existing.log("up: removing the state of a test bed that is no longer running")
             down(paths=paths, out=out, quiet=True)
         ctx = ClusterContext(paths=paths, ports=ports or Ports(), network=_default_network(node_enabled),
-                             node_enabled=node_enabled, simulated_nodes=count, out=out)
+                             node_enabled=node_enabled, simulated_nodes=count, real_nodes=real_nodes or 1, out=out)
         try:
             _start_control_plane(ctx)
         except BaseException:
@@ -329,6 +333,7 @@ def up(
     else:
         ctx.log(f"up: control plane already running ({ctx.server})")
         ctx.simulated_nodes = count
+        ctx.real_nodes = real_nodes or ctx.real_nodes
         if count and ctx.process("kwok") is None:
             _start_kwok_later(ctx)
     ctx.record(settings=ctx.to_json())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from testcluster import procs
 from testcluster.context import ClusterContext
-from testcluster.node_layout import BRIDGE, NODE_PROCESSES, NodeLayout
+from testcluster.node_layout import ALL_BRIDGES, MAX_REAL_NODES, NODE_PROCESSES, WORKER_PROCESSES, NodeLayout
 from testcluster.node_runtime import changed_sysctls, containerd_ready, ctr, restore_sysctls, run
 from testcluster.paths import Paths
 
@@ -80,10 +80,15 @@ def shim_pids(layout: NodeLayout) -> list[int]:
     return found
 
 
-def cgroup_pids(controller_root: Path = Path("/sys/fs/cgroup/pids")) -> list[int]:
-    """Processes still inside the kubelet's cgroups (``/kubepods``)."""
+def all_layouts(paths: Paths) -> list[NodeLayout]:
+    """Every real node this test bed may have started: node 1 and the optional second one."""
+    return [NodeLayout(paths, index) for index in range(1, MAX_REAL_NODES + 1)]
+
+
+def cgroup_pids(layout: NodeLayout, controller_root: Path = Path("/sys/fs/cgroup/pids")) -> list[int]:
+    """Processes still inside one kubelet's pod cgroups (``/kubepods``, or its own parent's)."""
     pids: list[int] = []
-    base = controller_root / "kubepods"
+    base = controller_root / layout.kubepods_cgroup
     if not base.exists():
         return pids
     for procs_file in base.rglob("cgroup.procs"):
@@ -115,9 +120,12 @@ def own_mounts(layout: NodeLayout, include_netns: bool = True) -> list[str]:
 
 
 def unmount_all(layout: NodeLayout) -> list[str]:
+    # Pod network namespaces (/run/netns/cni-*) cannot be told apart by node: only node 1's down, which takes
+    # every node with it, removes those CRI left behind; the second node's go with its pods.
+    include_netns = layout.first
     problems = []
     for _ in range(3):
-        points = own_mounts(layout)
+        points = own_mounts(layout, include_netns=include_netns)
         if not points:
             break
         for point in points:
@@ -126,21 +134,21 @@ def unmount_all(layout: NodeLayout) -> list[str]:
                 proc = run(["umount", "-l", point], check=False)
                 if proc.returncode != 0:
                     problems.append(f"umount {point}: {proc.stderr.strip()}")
-    for point in own_mounts(layout):
+    for point in own_mounts(layout, include_netns=include_netns):
         if point.startswith("/run/netns/cni-"):
             with contextlib.suppress(OSError):
                 Path(point).unlink()
     return problems
 
 
-def bridge_links() -> list[str]:
-    """The bridge and every interface enslaved to it."""
+def bridge_links(bridges: tuple[str, ...] = ALL_BRIDGES) -> list[str]:
+    """The nodes' bridges (default: every node's) and every interface enslaved to them."""
     proc = run(["ip", "-j", "link", "show"], check=False)
     try:
         links = json.loads(proc.stdout or "[]")
     except ValueError:
         return []
-    return [link["ifname"] for link in links if link["ifname"] == BRIDGE or link.get("master") == BRIDGE]
+    return [link["ifname"] for link in links if link["ifname"] in bridges or link.get("master") in bridges]
 
 
 def orphan_veths() -> list[str]:
@@ -153,9 +161,10 @@ def orphan_veths() -> list[str]:
     return [link["ifname"] for link in links if not link.get("master")]
 
 
-def delete_links() -> list[str]:
+def delete_links(bridges: tuple[str, ...] = ALL_BRIDGES) -> list[str]:
     problems = []
-    for name in [n for n in bridge_links() if n != BRIDGE] + ([BRIDGE] if BRIDGE in bridge_links() else []):
+    links = bridge_links(bridges)
+    for name in [n for n in links if n not in bridges] + [n for n in links if n in bridges]:
         proc = run(["ip", "link", "delete", name], check=False)
         if proc.returncode != 0 and "Cannot find device" not in proc.stderr:
             problems.append(f"ip link delete {name}: {proc.stderr.strip()}")
@@ -212,15 +221,17 @@ def delete_iptables() -> list[str]:
     return problems
 
 
-def own_cgroups(root: Path = Path("/sys/fs/cgroup")) -> list[Path]:
+def own_cgroups(layouts: list[NodeLayout] | None = None, root: Path = Path("/sys/fs/cgroup")) -> list[Path]:
+    """The nodes' top cgroups in every hierarchy: ``/kubepods`` for node 1, its own parent for node 2."""
     if not root.exists():
         return []
-    return [d / "kubepods" for d in root.iterdir() if (d / "kubepods").is_dir()]
+    tops = ["kubepods" if layout.first else layout.cgroup_parent.strip("/") for layout in layouts or []]
+    return [d / top for d in root.iterdir() for top in tops if (d / top).is_dir()]
 
 
-def remove_cgroups() -> list[str]:
+def remove_cgroups(layouts: list[NodeLayout]) -> list[str]:
     problems = []
-    for top in own_cgroups():
+    for top in own_cgroups(layouts):
         for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -228,6 +239,35 @@ def remove_cgroups() -> list[str]:
             top.rmdir()
         except OSError as error:
             problems.append(f"rmdir {top}: {error}")
+    return problems
+
+
+def remove_worker(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
+    """Take the second node away: its pods, kubelet, containerd, bridge, cgroups, folders and Node object.
+
+    Node 1, its kube-proxy and the add-ons keep running. Idempotent; returns what could not be removed.
+    """
+    problems: list[str] = []
+    with contextlib.suppress(procs.ProcessError):
+        ctx.stop_process(layout.process("kubelet"))
+    problems += remove_pods(ctx, layout)
+    kill_pids(shim_pids(layout) + cgroup_pids(layout))
+    try:
+        ctx.stop_process(layout.process("containerd"))
+    except procs.ProcessError as error:
+        problems.append(str(error))
+    kill_pids(shim_pids(layout))
+    problems += unmount_all(layout)
+    problems += delete_links((layout.bridge,))
+    problems += remove_cgroups([layout])
+    for directory in layout.owned_dirs():
+        if directory.exists() and not own_mounts(layout, include_netns=False):
+            shutil.rmtree(directory, ignore_errors=True)
+    layout.state_file.unlink(missing_ok=True)
+    with contextlib.suppress(Exception):  # the API server may already be gone (a whole `down`)
+        from kubernetes import client
+
+        client.CoreV1Api(ctx.api_client()).delete_node(layout.node_name)
     return problems
 
 
@@ -247,7 +287,7 @@ def remove_node(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
             ctx.stop_process(name)
         except procs.ProcessError as error:
             problems.append(str(error))
-    kill_pids(shim_pids(layout) + cgroup_pids())
+    kill_pids(shim_pids(layout) + cgroup_pids(layout))
     try:
         ctx.stop_process("containerd")
     except procs.ProcessError as error:
@@ -260,7 +300,7 @@ def remove_node(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
     problems += unmount_all(layout)
     problems += delete_links()
     problems += delete_iptables()
-    problems += remove_cgroups()
+    problems += remove_cgroups([layout])
     problems += restore_sysctls(layout)
     for directory in layout.owned_dirs():
         if directory.exists() and not own_mounts(layout, include_netns=False):
@@ -302,24 +342,27 @@ def leftovers(paths: Paths | None = None, *, pids: dict[str, int] | None = None)
     ``pids`` (name -> pid, e.g. cluster.json's ``pids`` taken while it ran) are checked too.
     """
     paths = paths or Paths.default()
-    layout = NodeLayout(paths)
+    layouts = all_layouts(paths)
+    layout = layouts[0]
     found = Leftovers()
-    for name in NODE_PROCESSES:
+    names = [*NODE_PROCESSES, *(n.process(name) for n in layouts[1:] for name in WORKER_PROCESSES)]
+    for name in names:
         recorded = procs.read_pidfile(paths.pidfile(name))
         if recorded is not None and recorded.alive():
             found.processes.append(f"{name} pid {recorded.pid}")
     for name, pid in (pids or {}).items():
         if procs.is_alive(pid) and _cmdline(pid):
             found.processes.append(f"{name} pid {pid} ({_cmdline(pid)[:60]})")
-    found.processes += [f"containerd-shim pid {pid}" for pid in shim_pids(layout)]
-    found.processes += [f"pod process pid {pid}" for pid in cgroup_pids()]
-    found.mounts = own_mounts(layout)
+    for node in layouts:
+        found.processes += [f"containerd-shim pid {pid}" for pid in shim_pids(node)]
+        found.processes += [f"pod process pid {pid}" for pid in cgroup_pids(node)]
+        found.mounts += own_mounts(node, include_netns=node.first)
+        found.directories += [str(d) for d in node.owned_dirs() if d.exists()]
     found.interfaces = bridge_links() + orphan_veths()
     for binary in IPTABLES_FAMILIES:
         for table, lines in own_iptables(binary).items():
             found.iptables += [f"{binary} -t {table} {line}" for line in lines]
-    found.cgroups = [str(p) for p in own_cgroups()]
-    found.directories = [str(d) for d in layout.owned_dirs() if d.exists()]
+    found.cgroups = [str(p) for p in own_cgroups(layouts)]
     found.sysctls = [f"{name}={now} (was {before})" for name, (before, now) in changed_sysctls(layout).items()]
     return found
 

@@ -31,12 +31,8 @@ from testcluster.build import find_go, go_env
 from testcluster.context import ClusterContext
 from testcluster.errors import TestbedError
 from testcluster.node_layout import (
-    BRIDGE,
-    CNI_NETWORK,
     KUBE_PROXY_HEALTHZ_PORT,
     KUBE_PROXY_METRICS_PORT,
-    KUBELET_HEALTHZ_PORT,
-    KUBELET_PORT,
     NODE_NAME,
     PAUSE_IMAGE,
     PAUSE_REFERENCE,
@@ -259,11 +255,12 @@ def start_containerd(ctx: ClusterContext, layout: NodeLayout) -> None:
     for directory in (layout.containerd_root, layout.containerd_state, layout.cni_conf_dir, layout.cni_ipam_dir):
         directory.mkdir(parents=True, exist_ok=True)
     layout.registry_hosts_dir.mkdir(parents=True, exist_ok=True)
-    running = ctx.process("containerd")
+    name = layout.process("containerd")
+    running = ctx.process(name)
     if write_if_changed(layout.containerd_config, containerd_config(layout)) and running and running.alive():
         # containerd reads its config only at start; the pods' shims outlive the restart.
-        ctx.stop_process("containerd")
-    recorded = ctx.start_process("containerd", ["containerd", "--config", str(layout.containerd_config),
+        ctx.stop_process(name)
+    recorded = ctx.start_process(name, ["containerd", "--config", str(layout.containerd_config),
                                                 "--log-level", "warn"])
     procs.wait_until(lambda: containerd_ready(layout), what="containerd to answer on its socket", timeout=60,
                      watch=recorded)
@@ -288,10 +285,10 @@ def kubelet_config(ctx: ClusterContext, layout: NodeLayout, node_ip: str, servin
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         "address": node_ip,
-        "port": KUBELET_PORT,
+        "port": layout.kubelet_port,
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
-        "healthzPort": KUBELET_HEALTHZ_PORT,
+        "healthzPort": layout.kubelet_healthz_port,
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
         "authentication": {
             "anonymous": {"enabled": False},
@@ -328,28 +325,42 @@ def kubelet_config(ctx: ClusterContext, layout: NodeLayout, node_ip: str, servin
         "protectKernelDefaults": False,
         # The kubelet would lower its own oom_score_adj to -999; without CAP_SYS_RESOURCE it cannot.
         "oomScoreAdj": -999 if can_lower_oom_score() else 0,
+        **({} if layout.first else {"cgroupRoot": layout.cgroup_parent, "podLogsDir": str(layout.pod_logs_dir)}),
     }
 
 
+def ensure_cgroup_parent(layout: NodeLayout, root: Path = Path("/sys/fs/cgroup")) -> None:
+    """The kubelet refuses a cgroupRoot that does not exist: create it in every hierarchy (cgroup v1 here)."""
+    if layout.first:
+        return
+    for hierarchy in root.iterdir() if root.exists() else []:
+        if hierarchy.is_dir() and (hierarchy / "cgroup.procs").exists():
+            (hierarchy / layout.cgroup_parent.strip("/")).mkdir(exist_ok=True)
+
+
 def start_kubelet(ctx: ClusterContext, layout: NodeLayout, node_ip: str) -> procs.Recorded:
-    kubeconfig = ctx.write_kubeconfig("kubelet", f"system:node:{NODE_NAME}", ["system:nodes"])
-    serving = ctx.issue_serving_cert("kubelet-serving", f"system:node:{NODE_NAME}",
-                                     [NODE_NAME, node_ip, "127.0.0.1", "localhost"])
+    name = layout.node_name
+    kubeconfig = ctx.write_kubeconfig(layout.process("kubelet"), f"system:node:{name}", ["system:nodes"])
+    serving = ctx.issue_serving_cert(layout.process("kubelet-serving"), f"system:node:{name}",
+                                     [name, node_ip, "127.0.0.1", "localhost"])
     layout.kubelet_root.mkdir(parents=True, exist_ok=True)
+    ensure_cgroup_parent(layout)
+    if layout.pod_logs_dir:
+        layout.pod_logs_dir.mkdir(parents=True, exist_ok=True)
     write_if_changed(layout.kubelet_config, yaml.safe_dump(kubelet_config(ctx, layout, node_ip, serving),
                                                            sort_keys=False))
     argv = [
         str(ctx.binary("kubelet")),
         f"--config={layout.kubelet_config}",
         f"--kubeconfig={kubeconfig}",
-        f"--hostname-override={NODE_NAME}",
+        f"--hostname-override={name}",
         f"--node-ip={node_ip}",
         f"--root-dir={layout.kubelet_root}",
         f"--cert-dir={layout.root / 'kubelet-pki'}",
         "--node-labels=testbed.todo-runbook.io/real=true",  # kubelets may not set node-role.kubernetes.io/*
         "--v=1",
     ]
-    return ctx.start_process("kubelet", argv)
+    return ctx.start_process(layout.process("kubelet"), argv)
 
 
 def core_api(ctx: ClusterContext) -> Any:
@@ -358,11 +369,11 @@ def core_api(ctx: ClusterContext) -> Any:
     return client.CoreV1Api(ctx.api_client())
 
 
-def node_object(ctx: ClusterContext) -> Any | None:
+def node_object(ctx: ClusterContext, name: str = NODE_NAME) -> Any | None:
     from kubernetes.client.rest import ApiException
 
     try:
-        return core_api(ctx).read_node(NODE_NAME)
+        return core_api(ctx).read_node(name)
     except ApiException as error:
         if error.status == 404:
             return None
@@ -386,11 +397,11 @@ def not_ready_taint_lifted(node: Any) -> bool:
 def cni_conflist(layout: NodeLayout, pod_cidr: str, gateway: str) -> dict[str, Any]:
     return {
         "cniVersion": "1.0.0",
-        "name": CNI_NETWORK,
+        "name": layout.cni_network,
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": BRIDGE,
+                "bridge": layout.bridge,
                 "isGateway": True,
                 "ipMasq": True,
                 "hairpinMode": True,
@@ -409,20 +420,20 @@ def cni_conflist(layout: NodeLayout, pod_cidr: str, gateway: str) -> dict[str, A
     }
 
 
-def ensure_bridge(gateway: str, prefix: int) -> None:
+def ensure_bridge(bridge: str, gateway: str, prefix: int) -> None:
     """Create the bridge with the gateway address before any pod exists, so host add-ons can bind to it."""
-    if run(["ip", "link", "show", BRIDGE], check=False).returncode != 0:
-        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-    addresses = run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE]).stdout
+    if run(["ip", "link", "show", bridge], check=False).returncode != 0:
+        run(["ip", "link", "add", bridge, "type", "bridge"])
+    addresses = run(["ip", "-4", "-o", "addr", "show", "dev", bridge]).stdout
     if f" {gateway}/" not in addresses:
-        run(["ip", "addr", "add", f"{gateway}/{prefix}", "dev", BRIDGE])
-    run(["ip", "link", "set", BRIDGE, "up"])
+        run(["ip", "addr", "add", f"{gateway}/{prefix}", "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
 
 
 def configure_cni(layout: NodeLayout, pod_cidr: str) -> str:
     network = ipaddress.ip_network(pod_cidr)
     gateway = str(network.network_address + 1)
-    ensure_bridge(gateway, network.prefixlen)
+    ensure_bridge(layout.bridge, gateway, network.prefixlen)
     write_if_changed(layout.cni_conf_dir / "10-todo-testbed.conflist",
                      json.dumps(cni_conflist(layout, pod_cidr, gateway), indent=2) + "\n")
     return gateway

@@ -3,6 +3,8 @@ validates against the OpenAPI schema of the pinned Kubernetes version."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.chart.chart_tools import (
@@ -208,3 +210,28 @@ def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(he
     probes = helm.render_profile("dev").one("Ingress", "ingress-probes")
     assert probes["spec"]["tls"] == dev["spec"]["tls"]
     assert probes["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+
+
+def test_replicas_spread_over_nodes_by_the_anti_affinity_preset(helm: Helm, tmp_path) -> None:
+    """soft (the default, every profile) prefers one replica per node, hard requires it, "" sets none, and an
+    explicit affinity replaces the preset; each term selects only its own component's pods."""
+
+    def affinity(component: str, values_files: tuple[str, ...] = (), **sets: SetValue) -> dict:
+        rendered = helm.render(values_files=values_files, sets={**EXTERNAL_DB, **sets})
+        return dict(rendered.one("Deployment", component)["spec"]["template"]["spec"].get("affinity", {}))
+
+    for profile in PROFILES:
+        rendered = helm.render_profile(profile).one("Deployment", "backend")["spec"]["template"]["spec"]
+        assert "preferredDuringSchedulingIgnoredDuringExecution" in rendered["affinity"]["podAntiAffinity"], profile
+    soft = affinity("frontend")["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert soft["weight"] == 100 and soft["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert soft["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "frontend"
+    hard = affinity("backend", **{"backend.podAntiAffinityPreset": "hard"})["podAntiAffinity"]
+    term = hard["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "backend"
+    assert affinity("backend", **{"backend.podAntiAffinityPreset": ""}) == {}
+    own = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "preference": {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}}
+    values = tmp_path / "own-affinity.yaml"
+    values.write_text(json.dumps({"backend": {"affinity": own}}))
+    assert affinity("backend", (str(values),)) == own

@@ -65,6 +65,8 @@ MUTATIONS: dict[str, Any] = {
     "imagePullSecrets": [{"name": "registry-credentials"}],
     "networkPolicy.ingressControllerPeers": [{"namespaceSelector": {"matchLabels": {"name": "ingress"}}}],
     "networkPolicy.backendEgressPorts": [5433],
+    "backend.podAntiAffinityPreset": "hard",
+    "frontend.podAntiAffinityPreset": "hard",
 }
 QUANTITY_MUTATION = {"m": "300m", "Mi": "300Mi"}
 

@@ -126,9 +126,11 @@ def test_a_wrong_parameter_in_the_readme_would_be_caught() -> None:
         check_parameters(["provider=kinda"])
 
 
-@pytest.mark.parametrize("argv", [["registry", "up", "--auth", "--help"], ["registry", "status", "--help"]])
+@pytest.mark.parametrize("argv", [["registry", "up", "--auth", "--help"], ["registry", "status", "--help"],
+                                  ["up", "--real-nodes", "2", "--help"], ["up", "--real-nodes", "1", "--help"]])
 def test_the_testcluster_commands_parse(argv: list[str]) -> None:
     assert "python -m testcluster registry up [--auth]" in README
+    assert "python -m testcluster up --real-nodes 2" in README and "--real-nodes 1" in README
     result = subprocess.run([sys.executable, "-m", "testcluster", *argv], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]

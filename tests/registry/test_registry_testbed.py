@@ -1,19 +1,24 @@
-"""The registry path on the test bed: the runbook builds, pushes to a Distribution registry with basic auth
-(TLS from the test bed's registry CA), deploys, and the kubelet pulls: the pods' image IDs are the pushed
-digests, the node's containerd holds the images as pulled (never imported), and the password is nowhere in
-the run folder. Run under the test bed lock: `flock /tmp/todo-testbed.lock pytest tests/registry -m node`."""
+"""The registry path on the test bed with two real nodes: the runbook builds, pushes to a Distribution registry
+with basic auth (TLS from the test bed's registry CA), deploys 2 + 2 replicas, and each node's kubelet pulls:
+the replicas spread over both nodes (the chart's soft anti-affinity), the pods' image IDs are the pushed digests,
+each node's containerd holds the images as pulled (never imported), the PodDisruptionBudget refuses the eviction
+that would leave no backend, and the password is nowhere in the run folder. Run under the test bed lock:
+`flock /tmp/todo-testbed.lock pytest tests/registry -m node`."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from testcluster import controlplane
+from testcluster import node as tc_node
 from testcluster import registry as tc_registry
 from testcluster.images import DOCKER_ID_LABEL
 from testcluster.paths import Paths
@@ -23,11 +28,12 @@ from .conftest import free_port, registry_credentials
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node, pytest.mark.docker, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "todo-registry"
 
 
 @pytest.fixture(scope="module")
 def testbed_registry() -> Iterator[tc_registry.RegistryInfo]:
-    """On the test bed's own state folder, so its node's containerd trusts the CA (hosts.toml)."""
+    """On the test bed's own state folder, so its nodes' containerd trust the CA (hosts.toml)."""
     info = tc_registry.up(Paths.default(), name="registry-e2e", port=free_port(), auth=True)
     try:
         yield info
@@ -36,27 +42,93 @@ def testbed_registry() -> Iterator[tc_registry.RegistryInfo]:
 
 
 @pytest.fixture(scope="module")
-def registry_run(testbed: Any, testbed_registry, tmp_path_factory) -> dict[str, Any]:
+def two_nodes(testbed: Any) -> Iterator[dict[str, Any]]:
+    """The test bed's second real node joined for this module, and taken away after it."""
     if not testbed.has_node:
         pytest.skip(f"test bed has no real node: {testbed.node_error}")
+    before = tc_node.memory_report(testbed.paths)["total"]
+    info = controlplane.up(paths=testbed.paths, real_nodes=2, out=sys.stderr)
+    workers = info.facts.get("workers") or []
+    after = tc_node.memory_report(testbed.paths)
+    # What the second node costs, for the README's figures (printed with -s, kept in the JUnit output).
+    print(f"second node: joined in {workers[0]['join_seconds'] if workers else '?'} s; test bed memory "
+          f"{before:.0f} -> {after['total']:.0f} MiB ({json.dumps(after)})", file=sys.stderr)
+    try:
+        yield {"info": info, "workers": workers}
+    finally:
+        controlplane.up(paths=testbed.paths, real_nodes=1, out=sys.stderr)
+
+
+def _runbook(env: dict[str, str], outputs: Path, steps: str, *params: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "todo_runbook", "run", "--run-id", "registry-1", "--steps", steps,
+           "-p", "provider=testbed", "-p", f"outputs_dir={outputs}", "-p", f"namespace={NAMESPACE}", *params]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=2400)
+
+
+@pytest.fixture(scope="module")
+def registry_run(testbed: Any, two_nodes, testbed_registry, tmp_path_factory) -> dict[str, Any]:
     outputs = tmp_path_factory.mktemp("registry-runbook")
     creds = registry_credentials(testbed_registry)
     env = {**testbed.env(), "KUBECONFIG": testbed.kubeconfig, registry.USERNAME_ENV: creds["username"],
            registry.PASSWORD_ENV: creds["password"]}
-    cmd = [sys.executable, "-m", "todo_runbook", "run", "--run-id", "registry-1", "--steps",
-           "build,load,deploy,verify,teardown", "-p", "provider=testbed", "-p", f"outputs_dir={outputs}",
-           "-p", f"registry={testbed_registry.address}/todo", "-p", "namespace=todo-registry",
-           "-p", "backend_replicas=1", "-p", "frontend_replicas=1", "-p", "health_requests=20",
-           "-p", "rolling_update=false", "-p", "kill_pod=false"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=2400)
+    proc = _runbook(env, outputs, "build,load,deploy,verify", "-p", f"registry={testbed_registry.address}/todo",
+                    "-p", "backend_replicas=2", "-p", "frontend_replicas=2", "-p", "health_requests=20",
+                    "-p", "rolling_update=false", "-p", "kill_pod=false")
+    # Between verify and teardown, while the release runs on both nodes.
+    placement = _placement(testbed)
+    eviction = _evict_two_backends(testbed)
+    teardown = _runbook(env, outputs, "teardown")
     _untag_pushed(testbed_registry.address)
     run_dir = outputs / "registry-1"
 
     def evidence(step: str) -> dict[str, Any]:
         return dict(json.loads((run_dir / "evidence" / f"{step}.json").read_text()))
 
-    return {"proc": proc, "run_dir": run_dir, "evidence": evidence, "password": creds["password"],
-            "registry": testbed_registry, "testbed": testbed}
+    return {"proc": proc, "teardown": teardown, "run_dir": run_dir, "evidence": evidence,
+            "password": creds["password"], "registry": testbed_registry, "testbed": testbed,
+            "placement": placement, "eviction": eviction, "workers": two_nodes["workers"]}
+
+
+def _core(testbed: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(testbed.api_client())
+
+
+def _pods(testbed: Any, component: str) -> list[Any]:
+    selector = f"app.kubernetes.io/component={component}"
+    return list(_core(testbed).list_namespaced_pod(NAMESPACE, label_selector=selector).items)
+
+
+def _placement(testbed: Any) -> dict[str, list[str]]:
+    return {component: sorted(p.spec.node_name for p in _pods(testbed, component) if p.spec.node_name)
+            for component in ("backend", "frontend")}
+
+
+def _evict_two_backends(testbed: Any) -> dict[str, Any]:
+    """Evict one backend pod (allowed: maxUnavailable 1), then at once the other (refused: the budget is spent)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = _core(testbed)
+    names = sorted(p.metadata.name for p in _pods(testbed, "backend") if p.metadata.deletion_timestamp is None)
+    outcome: dict[str, Any] = {"pods": names}
+    for key, name in zip(("first", "second"), names[:2], strict=False):
+        body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=NAMESPACE))
+        try:
+            core.create_namespaced_pod_eviction(name, NAMESPACE, body)
+            outcome[key] = 201
+        except ApiException as error:
+            outcome[key] = error.status
+            outcome[f"{key}_reason"] = error.body
+    deadline = time.monotonic() + 120  # the replacement Ready again before teardown
+    while time.monotonic() < deadline:
+        ready = [p for p in _pods(testbed, "backend") if p.metadata.deletion_timestamp is None and any(
+            c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))]
+        if len(ready) >= 2:
+            break
+        time.sleep(1)
+    return outcome
 
 
 def _untag_pushed(address: str) -> None:
@@ -97,15 +169,39 @@ def test_the_pods_run_the_pushed_digests(registry_run):
     assert criterion["status"] == "pass"
 
 
-def test_the_node_pulled_the_images_and_imported_none(registry_run):
+def test_the_second_node_joined_and_the_replicas_spread_over_both(registry_run):
+    workers = registry_run["workers"]
+    assert [w["name"] for w in workers] == ["todo-testbed-node-2"], workers
+    placement = registry_run["placement"]
+    for component, nodes in placement.items():
+        assert len(nodes) == 2 and len(set(nodes)) == 2, (component, placement)
+    assert set(placement["backend"]) == {"todo-testbed-node", "todo-testbed-node-2"}
+
+
+def test_the_disruption_budget_refuses_the_second_eviction(registry_run):
+    eviction = registry_run["eviction"]
+    assert eviction["first"] == 201, eviction
+    assert eviction["second"] == 429 and "disruption budget" in eviction["second_reason"], eviction
+
+
+def test_each_node_pulled_the_images_and_imported_none(registry_run):
     testbed = registry_run["testbed"]
-    address = json.loads(Path(testbed.paths.cluster_json).read_text())["containerd_address"]
-    listed = subprocess.run(["ctr", "-n", "k8s.io", "--address", address, "images", "ls"], capture_output=True,
-                            text=True, check=True).stdout.splitlines()
+    facts = json.loads(Path(testbed.paths.cluster_json).read_text())
+    addresses = [w["containerd_address"] for w in registry_run["workers"]] + [facts["containerd_address"]]
+    assert len(set(addresses)) == 2
     base = f"{registry_run['registry'].address}/todo/"
-    ours = [line for line in listed if line.startswith(base)]
-    assert ours, listed[:5]
-    assert not any(DOCKER_ID_LABEL in line for line in ours), ours  # the import path labels what it imports
+    for address in addresses:
+        listed = subprocess.run(["ctr", "-n", "k8s.io", "--address", address, "images", "ls"], capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+        ours = [line for line in listed if line.startswith(base)]
+        assert ours, (address, listed[:5])
+        assert not any(DOCKER_ID_LABEL in line for line in ours), ours  # the import path labels what it imports
+
+
+def test_teardown_after_the_two_node_run_is_clean(registry_run):
+    assert registry_run["teardown"].returncode == 0, registry_run["teardown"].stderr[-3000:]
+    teardown = registry_run["evidence"]("teardown")
+    assert teardown["status"] == "ok", teardown
 
 
 def test_the_password_is_nowhere_in_the_run_folder(registry_run):

@@ -40,6 +40,8 @@ class ClusterTarget:
     load_method: str = ""
     nodes: list[str] = field(default_factory=list)
     containerd_address: str = ""
+    # every real node's containerd when there are several (the test bed's second node): the load path fills each
+    containerd_addresses: list[str] = field(default_factory=list)
     commands: list[dict[str, str]] = field(default_factory=list)
     # kind cluster / minikube profile / test bed name: what the provider's own CLI calls this cluster
     cluster_name: str = ""

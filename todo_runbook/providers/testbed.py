@@ -130,7 +130,8 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
                          ingress_url=config.ingress_url or found.get("ingress_url", ""),
                          ingress_https_url=config.ingress_https_url or found.get("ingress_https_url", ""),
                          load_method="containerd import (testcluster.images)", nodes=list(found.get("nodes", [])),
-                         containerd_address=found.get("containerd_address", ""), commands=commands,
+                         containerd_address=found.get("containerd_address", ""),
+                         containerd_addresses=list(found.get("containerd_addresses") or []), commands=commands,
                          cluster_name="testbed")
 
 
@@ -177,21 +178,28 @@ def grow_hint(config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
 
 
 def load_image(target: ClusterTarget, image: str, config: RunbookConfig) -> LoadOutcome:
-    """The test bed's own loader: docker save | ctr images import into the node's containerd."""
+    """The test bed's own loader: docker save | ctr images import into each real node's containerd."""
     from testcluster import images as tc_images
 
-    if not target.containerd_address:
+    addresses = target.containerd_addresses or ([target.containerd_address] if target.containerd_address else [])
+    if not addresses:
         raise ClusterUnreachableError("the test bed has no containerd_address in cluster.json (no real node?)",
                                       "start the test bed with its node: `python -m testcluster up`")
-    try:
-        outcome = tc_images.load_image(image, address=target.containerd_address, ctr=shell.which("ctr") or "ctr")
-    except tc_images.ImageLoadError as exc:
-        raise RunbookError(f"loading {image} into the test bed failed: {exc}",
-                           "check the node (`python -m testcluster status`); rebuild the image if it is missing",
-                           ) from exc
-    method = "already on the node (same Docker image ID): not copied" if outcome.reused else "containerd import"
-    return {"image": image, "method": method, "seconds": round(outcome.seconds, 3), "reused": outcome.reused,
-            "command": outcome.command, "reference": outcome.reference, "bytes": outcome.bytes}
+    outcomes = []
+    for address in addresses:
+        try:
+            outcomes.append(tc_images.load_image(image, address=address, ctr=shell.which("ctr") or "ctr"))
+        except tc_images.ImageLoadError as exc:
+            raise RunbookError(f"loading {image} into the test bed's containerd at {address} failed: {exc}",
+                               "check the node (`python -m testcluster status`); rebuild the image if it is missing",
+                               ) from exc
+    reused = all(outcome.reused for outcome in outcomes)
+    method = "already on the node (same Docker image ID): not copied" if reused else "containerd import"
+    if len(outcomes) > 1:
+        method += f" into {len(outcomes)} nodes"
+    return {"image": image, "method": method, "seconds": round(sum(o.seconds for o in outcomes), 3),
+            "reused": reused, "command": " && ".join(o.command for o in outcomes if o.command),
+            "reference": outcomes[0].reference, "bytes": outcomes[0].bytes}
 
 
 def remove_image(target: ClusterTarget, image: str, config: RunbookConfig) -> list[shell.CommandResult]:

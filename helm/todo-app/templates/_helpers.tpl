@@ -42,6 +42,31 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* affinity, else the podAntiAffinityPreset (as Bitnami's charts): soft = prefer one replica per node,
+     hard = require it (replicas beyond the node count stay Pending). Call with the selectorLabels dict. */}}
+{{- define "todo-app.affinity" -}}
+{{- $values := index .root.Values .component -}}
+{{- if $values.affinity }}
+{{- toYaml $values.affinity }}
+{{- else if eq $values.podAntiAffinityPreset "soft" }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "todo-app.selectorLabels" . | nindent 12 }}
+{{- else if eq $values.podAntiAffinityPreset "hard" }}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "todo-app.selectorLabels" . | nindent 10 }}
+{{- end }}
+{{- end }}
+
 {{- define "todo-app.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "todo-app.fullname" .) .Values.serviceAccount.name }}
