@@ -3,9 +3,10 @@
 `make test` compiles the Go tools in the background (:mod:`tests.support.prebuild`, pid in
 ``TODO_RUNBOOK_PREBUILD_PID``) while pytest runs. Each test module gets a tier from its tests' markers
 and fixtures: 0 needs nothing built, 1 needs a CLI built from Go modules (helm, syft, kind, the
-registry), 2 needs the test bed. Modules run by tier, keeping pytest's order inside a tier and keeping
-each module whole (its module fixtures are set up once). Before the first tier-2 test the session waits
-for the prebuild to finish, outside any test's timeout, printing its progress.
+registry), 2 needs the test bed, 3 needs minikube (the prebuild's last and longest CLI). Modules run by
+tier, keeping pytest's order inside a tier and keeping each module whole (its module fixtures are set up
+once). Before the first tier-2 test the session waits, outside any test's timeout and printing its
+progress, for the prebuild to have built the test bed; before the first tier-3 test, for all of it.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from typing import Any
 
 import pytest
 
-from tests.support.prebuild import PID_VARIABLE
+from tests.support.prebuild import PID_VARIABLE, TEST_BED_STEP
 
 LOG_VARIABLE = "TODO_RUNBOOK_PREBUILD_LOG"
 TEST_BED_MARKERS = {"cluster", "node", "testbed_tools"}
 TEST_BED_FIXTURES = {"testbed", "real_node"}
 TOOL_FIXTURES = {"helm_binaries", "kind_cli", "minikube_cli", "syft_cli", "registry_paths", "openapi"}
-_waited = False
+LAST_FIXTURES = {"minikube_cli"}
+_waited_for: set[int] = set()
 
 
 def item_tier(item: pytest.Item) -> int:
     names = set(getattr(item, "fixturenames", ()))
+    if LAST_FIXTURES & names:
+        return 3
     if TEST_BED_FIXTURES & names or any(item.get_closest_marker(m) for m in TEST_BED_MARKERS):
         return 2
     return 1 if TOOL_FIXTURES & names else 0
@@ -68,28 +72,48 @@ def _last_line(log: str | None) -> str:
     return lines[-1].strip()[:160] if lines else ""
 
 
-def wait_for_prebuild(config: Any, poll_s: float = 5.0, report_every_s: float = 60.0) -> None:
+def step_finished(log: str | None, step: str) -> bool:
+    """True once the prebuild's log says the step is ready or failed."""
+    try:
+        text = Path(log).read_text(errors="replace") if log else ""
+    except OSError:
+        return False
+    return f"prebuild: {step} ready" in text or f"prebuild: {step} FAILED" in text
+
+
+def wait_for_prebuild(config: Any, poll_s: float = 5.0, report_every_s: float = 60.0, *,
+                      step: str | None = None) -> None:
+    """Wait for the prebuild process to end, or with ``step`` only until its log says that step finished."""
     raw = os.environ.get(PID_VARIABLE, "")
     if not raw.isdigit() or not prebuild_running(int(raw)):
         return
     log = os.environ.get(LOG_VARIABLE)
+
+    def waiting() -> bool:
+        return prebuild_running(int(raw)) and not (step and step_finished(log, step))
+
+    if not waiting():
+        return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     say = reporter.write_line if reporter else print
     started = time.monotonic()
-    say(f"\nwaiting for the tools build (pid {raw}, log {log}) before the test-bed tests")
+    what = f"its step '{step}'" if step else "all of it"
+    say(f"\nwaiting for the tools build (pid {raw}, log {log}), {what}, before the next tests")
     next_report = started + report_every_s
-    while prebuild_running(int(raw)):
+    while waiting():
         time.sleep(poll_s)
         if time.monotonic() >= next_report:
             say(f"  ... {time.monotonic() - started:.0f} s: {_last_line(log)}")
             next_report += report_every_s
-    say(f"tools build finished after a {time.monotonic() - started:.0f} s wait: {_last_line(log)}")
+    done = f"step '{step}' of the tools build finished" if step and prebuild_running(int(raw)) else \
+        "tools build finished"
+    say(f"{done} after a {time.monotonic() - started:.0f} s wait: {_last_line(log)}")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: the wait is not part of any test's timeout
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    global _waited
-    if not _waited and item_tier(item) == 2:
-        _waited = True
-        wait_for_prebuild(item.config)
+    tier = item_tier(item)
+    if tier >= 2 and tier not in _waited_for:
+        _waited_for.add(tier)
+        wait_for_prebuild(item.config, step=TEST_BED_STEP if tier == 2 else None)
     yield
