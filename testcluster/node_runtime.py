@@ -335,7 +335,11 @@ def ensure_cgroup_parent(layout: NodeLayout, root: Path = Path("/sys/fs/cgroup")
         return
     for hierarchy in root.iterdir() if root.exists() else []:
         if hierarchy.is_dir() and (hierarchy / "cgroup.procs").exists():
-            (hierarchy / layout.cgroup_parent.strip("/")).mkdir(exist_ok=True)
+            parent = hierarchy / layout.cgroup_parent.strip("/")
+            parent.mkdir(exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):  # a new v1 cpuset admits no process until these are set
+                if (parent / name).exists() and not (parent / name).read_text().strip():
+                    (parent / name).write_text((hierarchy / name).read_text())
 
 
 def start_kubelet(ctx: ClusterContext, layout: NodeLayout, node_ip: str) -> procs.Recorded:

@@ -48,9 +48,7 @@ def env_for_testbed(testbed: Any) -> dict[str, str]:
 
 def run_runbook(testbed: Any, outputs: Path, run_id: str, *args: str, timeout: float = 3600) -> RunbookRun:
     cmd = [sys.executable, "-m", "todo_runbook", "run", "--run-id", run_id, "-p", "provider=testbed",
-           "-p", f"outputs_dir={outputs}", "-p", "health_requests=200",
-           # two backends keep the API up while it rolls; one frontend keeps a 2-CPU test bed node within budget
-           "-p", "backend_replicas=2", "-p", "frontend_replicas=1", *args]
+           "-p", f"outputs_dir={outputs}", "-p", "health_requests=200", *args]  # the shipped 2 + 2 replicas
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env_for_testbed(testbed), timeout=timeout)
     return RunbookRun(proc.returncode, proc.stdout, proc.stderr, outputs / run_id, outputs)
 
