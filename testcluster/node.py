@@ -145,24 +145,28 @@ def _summary(state: NodeState) -> dict[str, object]:
             "join_seconds": state.join_seconds, "containerd_address": state.containerd_address}
 
 
-def ensure_port_free(ctx: ClusterContext, layout: NodeLayout, node_ip: str) -> None:
+def _kubelet_port_taken(ctx: ClusterContext, layout: NodeLayout, node_ip: str) -> bool:
+    """True when something other than our own running kubelet answers on this node's kubelet port."""
     recorded = ctx.process(layout.process("kubelet"))
     if recorded is not None and recorded.alive():
-        return
+        return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        if probe.connect_ex((node_ip, layout.kubelet_port)) == 0:
-            raise NodeError(f"{node_ip}:{layout.kubelet_port}, the port of {layout.node_name}'s kubelet, is taken "
-                            "by another process (`ss -ltnp` names it): stop it, or run with `--real-nodes 1`.")
+        return probe.connect_ex((node_ip, layout.kubelet_port)) == 0
+
+
+def ensure_port_free(ctx: ClusterContext, layout: NodeLayout, node_ip: str) -> None:
+    if _kubelet_port_taken(ctx, layout, node_ip):
+        raise NodeError(f"{node_ip}:{layout.kubelet_port}, the port of {layout.node_name}'s kubelet, is taken "
+                        "by another process (`ss -ltnp` names it): stop it, or run with `--real-nodes 1`.")
 
 
 def ensure_single_node(ctx: ClusterContext, node_ip: str) -> None:
-    """One real node per machine: the kubelet port, the bridge and /kubepods cannot be shared."""
-    recorded = ctx.process("kubelet")
+    """One test bed's real nodes per machine: the kubelet port, the bridge and /kubepods cannot be shared."""
+    layout = NodeLayout(ctx.paths)
+    recorded = ctx.process(layout.process("kubelet"))
     if recorded is not None and recorded.alive():
         return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        in_use = probe.connect_ex((node_ip, KUBELET_PORT)) == 0
-    if in_use or BRIDGE in bridge_links((BRIDGE,)):
+    if _kubelet_port_taken(ctx, layout, node_ip) or BRIDGE in bridge_links((BRIDGE,)):
         raise NodeError(
             f"another real node already runs on this machine ({node_ip}:{KUBELET_PORT} answers or bridge {BRIDGE} "
             "exists), probably a test bed with another cache folder. Only one real node fits on a machine: take "

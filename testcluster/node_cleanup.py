@@ -242,28 +242,42 @@ def remove_cgroups(layouts: list[NodeLayout]) -> list[str]:
     return problems
 
 
-def remove_worker(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
-    """Take the second node away: its pods, kubelet, containerd, bridge, cgroups, folders and Node object.
-
-    Node 1, its kube-proxy and the add-ons keep running. Idempotent; returns what could not be removed.
-    """
-    problems: list[str] = []
+def _stop_kubelet_and_pods(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
+    # The kubelet goes first so that it does not restart what we remove.
     with contextlib.suppress(procs.ProcessError):
         ctx.stop_process(layout.process("kubelet"))
-    problems += remove_pods(ctx, layout)
+    return remove_pods(ctx, layout)
+
+
+def _stop_containerd(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
+    problems: list[str] = []
     kill_pids(shim_pids(layout) + cgroup_pids(layout))
     try:
         ctx.stop_process(layout.process("containerd"))
     except procs.ProcessError as error:
         problems.append(str(error))
     kill_pids(shim_pids(layout))
-    problems += unmount_all(layout)
-    problems += delete_links((layout.bridge,))
-    problems += remove_cgroups([layout])
+    return problems
+
+
+def _remove_folders(layout: NodeLayout) -> None:
     for directory in layout.owned_dirs():
         if directory.exists() and not own_mounts(layout, include_netns=False):
             shutil.rmtree(directory, ignore_errors=True)
     layout.state_file.unlink(missing_ok=True)
+
+
+def remove_worker(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
+    """Take the second node away: its pods, kubelet, containerd, bridge, cgroups, folders and Node object.
+
+    Node 1, its kube-proxy and the add-ons keep running. Idempotent; returns what could not be removed.
+    """
+    problems = _stop_kubelet_and_pods(ctx, layout)
+    problems += _stop_containerd(ctx, layout)
+    problems += unmount_all(layout)
+    problems += delete_links((layout.bridge,))
+    problems += remove_cgroups([layout])
+    _remove_folders(layout)
     with contextlib.suppress(Exception):  # the API server may already be gone (a whole `down`)
         from kubernetes import client
 
@@ -276,23 +290,13 @@ def remove_node(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
 
     Idempotent; tries everything, then returns what could not be removed (with what :func:`leftovers` finds).
     """
-    problems: list[str] = []
-    # The kubelet goes first so that it does not restart what we remove.
-    for name in ("kubelet",):
-        with contextlib.suppress(procs.ProcessError):
-            ctx.stop_process(name)
-    problems += remove_pods(ctx, layout)
+    problems = _stop_kubelet_and_pods(ctx, layout)
     for name in ("traefik", "metrics-server", "coredns", "kube-proxy"):
         try:
             ctx.stop_process(name)
         except procs.ProcessError as error:
             problems.append(str(error))
-    kill_pids(shim_pids(layout) + cgroup_pids(layout))
-    try:
-        ctx.stop_process("containerd")
-    except procs.ProcessError as error:
-        problems.append(str(error))
-    kill_pids(shim_pids(layout))
+    problems += _stop_containerd(ctx, layout)
     kube_proxy = ctx.paths.bin_dir / "kube-proxy"
     if kube_proxy.exists():
         # kube-proxy's own cleanup of its iptables (and nftables/ipvs) state.
@@ -302,10 +306,7 @@ def remove_node(ctx: ClusterContext, layout: NodeLayout) -> list[str]:
     problems += delete_iptables()
     problems += remove_cgroups([layout])
     problems += restore_sysctls(layout)
-    for directory in layout.owned_dirs():
-        if directory.exists() and not own_mounts(layout, include_netns=False):
-            shutil.rmtree(directory, ignore_errors=True)
-    layout.state_file.unlink(missing_ok=True)
+    _remove_folders(layout)
     left = leftovers(ctx.paths)
     if not left.clean:
         problems.append(f"left after down: {left.describe()}")
