@@ -8,18 +8,17 @@ and the next deploy leave nothing behind that trips the other.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from . import kernels
 from . import registry as image_registry
 from . import steps as registry
 from .config import REPO_ROOT, RunbookConfig
@@ -103,58 +102,28 @@ def export_html(notebook: Path) -> Path | None:
     return target
 
 
-def kernel_over_unix_sockets(folder: Path) -> Any:
-    """Kernel config: talk to the kernel over Unix sockets in a private folder instead of TCP on loopback,
-    which any local user could read (ipykernel warns about it on every start)."""
-    from traitlets.config import Config
-
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(folder / "kernel")  # socket paths are <ip>-<port>
-    return config
-
-
-@contextlib.contextmanager
-def kernel_stderr_to(log: TextIO) -> Iterator[None]:
-    """The kernel inherits the runner's stderr: its own messages (ipykernel logs "KeyboardInterrupt caught in
-    kernel" when jupyter_client interrupts it before the shutdown at a busy moment) go to the step's log, not
-    among the runbook's console lines."""
-    sys.stderr.flush()
-    log.flush()
-    saved = os.dup(2)
-    os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: Say) -> StepOutcome:
+def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: Say,
+                 kernel: kernels.WarmKernel) -> StepOutcome:
     import papermill as pm
 
     source = NOTEBOOKS_DIR / NOTEBOOKS[step]
     target = store.run_dir / NOTEBOOKS[step]
-    log_dir = store.run_dir / "logs"
-    log_dir.mkdir(exist_ok=True)
     outcome = StepOutcome(step=step, status="ok", notebook=str(target))
     timer = Timer().start()
-    with (log_dir / f"{step}.log").open("w") as log, tempfile.TemporaryDirectory(prefix="todo-kernel-") as sockets:
-        try:
-            with kernel_stderr_to(log):
-                pm.execute_notebook(str(source), str(target), kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR),
-                                    parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
-                                    progress_bar=False, stdout_file=log, stderr_file=log,
-                                    config=kernel_over_unix_sockets(Path(sockets)))
-        except pm.PapermillExecutionError as exc:
-            outcome.status = "failed"
-            outcome.failing_cell = failing_cell(target)
-            recorded = store.read(step).get("error") if store.has(step) else None
-            outcome.error = recorded or _error_from_evalue(exc.ename, exc.evalue)
-        except Exception as exc:  # kernel died, notebook missing, ...
-            outcome.status = "failed"
-            outcome.error = error_dict(exc)
+    try:
+        pm.execute_notebook(str(source), str(target), kernel_name=kernels.KERNEL, cwd=str(NOTEBOOKS_DIR),
+                            parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
+                            progress_bar=False, stdout_file=kernel.log, stderr_file=kernel.log, km=kernel.manager)
+    except pm.PapermillExecutionError as exc:
+        outcome.status = "failed"
+        outcome.failing_cell = failing_cell(target)
+        recorded = store.read(step).get("error") if store.has(step) else None
+        outcome.error = recorded or _error_from_evalue(exc.ename, exc.evalue)
+    except Exception as exc:  # kernel died, notebook missing, ...
+        outcome.status = "failed"
+        outcome.error = error_dict(exc)
+    finally:
+        kernel.stop()
     recorded_status = store.read(step).get("status") if store.has(step) else None
     if outcome.status == "ok" and recorded_status == "skipped":  # it ran, but none of its tools did
         outcome.status, outcome.note = "skipped", "every tool of this step was skipped (see its evidence)"
@@ -232,13 +201,25 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
     store = open_run(outputs_dir / (run_id or new_run_id()), outputs_dir=outputs_dir)
     store.save_config(config)
     say(f"run {store.run_id}: steps {','.join(selected)} -> {store.run_dir}")
+    ensure_tools_on_path()  # before the first kernel starts: kernels keep the PATH they start with
+    ahead = kernels.KernelsAhead(selected, store.run_dir / "logs", NOTEBOOKS_DIR)  # boots during preflight
+    try:
+        return run_steps(config, params, selected, store, started, ahead, say)
+    finally:
+        ahead.close()  # last: a kernel asked to stop exits while the video and the report are made
+
+
+def run_steps(config: RunbookConfig, params: dict[str, Any], selected: list[str], store: EvidenceStore,
+              started: str, ahead: kernels.KernelsAhead, say: Say) -> RunOutcome:
+    """Preflight, the selected steps in order (or skipped after a failure), the demo video and the report."""
     outcomes = [run_preflight(config, selected, store, say)]
     failed = outcomes[0].status == "failed"
     # The notebooks receive the validated values (not the raw strings), so they validate the same way.
     nb_params = {k: v for k, v in config.to_dict().items() if k in params or k in config.changed()}
     preflight_failed = failed
     # Each executed notebook is exported to HTML on a side thread while the next step runs (the first export
-    # imports nbconvert, about 2 s); the report waits for them.
+    # imports nbconvert, about 2 s); the report waits for them. (papermill's import, 1.6 s of it a URI grammar
+    # that jsonschema builds, gains nothing on that thread: it competes with preflight for the same core.)
     exports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="html-export")
     pending: list[tuple[StepOutcome, Future[Path | None]]] = []
     for step in selected:
@@ -247,7 +228,7 @@ def run(params: dict[str, Any], steps: Sequence[str] | str | None = None, *, run
             outcomes.append(StepOutcome(step, "skipped", note="skipped: an earlier step failed"))
             continue
         say(f"step {step}: running notebooks/{NOTEBOOKS[step]}")
-        outcome = run_notebook(step, store, nb_params, say)
+        outcome = run_notebook(step, store, nb_params, say, ahead.take(step))
         if Path(outcome.notebook).exists():
             pending.append((outcome, exports.submit(export_html, Path(outcome.notebook))))
         if failed:
@@ -290,5 +271,5 @@ def ensure_tools_on_path() -> None:
 
     bin_dir = cache_root() / "bin"
     parts = os.environ.get("PATH", "").split(os.pathsep)
-    if bin_dir.is_dir() and str(bin_dir) not in parts:
+    if str(bin_dir) not in parts:  # also before it exists: the test bed's build may make it during the run
         os.environ["PATH"] = os.pathsep.join([str(bin_dir), *parts])
