@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from .errors import ToolMissingError
+
 KERNEL = "python3"
 # What every step notebook imports first; imported at kernel start (IPython's exec_lines) and then unbound,
 # so the notebook's namespace is what its cells make of it.
@@ -83,6 +85,7 @@ class WarmKernel:
 
 def start(step: str, log_path: Path, cwd: Path) -> WarmKernel:
     """Launch the kernel for `step` and return at once: it boots while the caller goes on."""
+    from jupyter_client.kernelspec import NoSuchKernel
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
@@ -93,10 +96,14 @@ def start(step: str, log_path: Path, cwd: Path) -> WarmKernel:
     try:
         run_sync(manager.start_kernel)(cwd=str(cwd), stderr=log, stdout=log,
                                        extra_arguments=[f"--IPKernelApp.exec_lines={warm_import_line()}"])
-    except Exception:
+    except Exception as exc:
         log.close()
         sockets.cleanup()
-        raise
+        if isinstance(exc, NoSuchKernel):
+            raise ToolMissingError(f"no Jupyter kernel named '{KERNEL}' for the step notebooks",
+                                   "run `make setup` (it installs the kernel into the virtualenv)") from exc
+        raise ToolMissingError(f"the Jupyter kernel for step {step} did not start: {type(exc).__name__}: "
+                               f"{str(exc)[:300]}", f"see {log_path}; `make setup` reinstalls the kernel") from exc
     return WarmKernel(step, manager, log_path, log, sockets)
 
 
@@ -108,12 +115,16 @@ class KernelsAhead:
         self.log_dir = log_dir
         self.cwd = cwd
         self.started: dict[str, WarmKernel] = {}
+        self.failed: dict[str, ToolMissingError] = {}  # a launch that failed: its step fails with it, not the run
         if self.order:
             self._launch(self.order[0])
 
     def _launch(self, step: str) -> None:
-        if step not in self.started:
-            self.started[step] = start(step, self.log_dir / f"{step}.log", self.cwd)
+        if step not in self.started and step not in self.failed:
+            try:
+                self.started[step] = start(step, self.log_dir / f"{step}.log", self.cwd)
+            except ToolMissingError as exc:
+                self.failed[step] = exc
 
     def take(self, step: str) -> WarmKernel:
         """The kernel for `step` (launched now if it was not), and the next step's launched behind it."""
@@ -121,6 +132,8 @@ class KernelsAhead:
         later = self.order[self.order.index(step) + 1:]
         if later:
             self._launch(later[0])
+        if step in self.failed:
+            raise self.failed[step]
         return self.started[step]
 
     def close(self) -> None:

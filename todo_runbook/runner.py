@@ -103,14 +103,16 @@ def export_html(notebook: Path) -> Path | None:
 
 
 def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: Say,
-                 kernel: kernels.WarmKernel) -> StepOutcome:
+                 ahead: kernels.KernelsAhead) -> StepOutcome:
     import papermill as pm
 
     source = NOTEBOOKS_DIR / NOTEBOOKS[step]
     target = store.run_dir / NOTEBOOKS[step]
     outcome = StepOutcome(step=step, status="ok", notebook=str(target))
     timer = Timer().start()
+    kernel = None
     try:
+        kernel = ahead.take(step)
         pm.execute_notebook(str(source), str(target), kernel_name=kernels.KERNEL, cwd=str(NOTEBOOKS_DIR),
                             parameters={"run_dir": str(store.run_dir), "params": params, "headless": True},
                             progress_bar=False, stdout_file=kernel.log, stderr_file=kernel.log, km=kernel.manager)
@@ -119,11 +121,14 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
         outcome.failing_cell = failing_cell(target)
         recorded = store.read(step).get("error") if store.has(step) else None
         outcome.error = recorded or _error_from_evalue(exc.ename, exc.evalue)
+    except RunbookError as exc:  # no kernel to run it in
+        outcome.status, outcome.error = "failed", exc.as_dict()
     except Exception as exc:  # kernel died, notebook missing, ...
         outcome.status = "failed"
         outcome.error = error_dict(exc)
     finally:
-        kernel.stop()
+        if kernel is not None:
+            kernel.stop()
     recorded_status = store.read(step).get("status") if store.has(step) else None
     if outcome.status == "ok" and recorded_status == "skipped":  # it ran, but none of its tools did
         outcome.status, outcome.note = "skipped", "every tool of this step was skipped (see its evidence)"
@@ -228,7 +233,7 @@ def run_steps(config: RunbookConfig, params: dict[str, Any], selected: list[str]
             outcomes.append(StepOutcome(step, "skipped", note="skipped: an earlier step failed"))
             continue
         say(f"step {step}: running notebooks/{NOTEBOOKS[step]}")
-        outcome = run_notebook(step, store, nb_params, say, ahead.take(step))
+        outcome = run_notebook(step, store, nb_params, say, ahead)
         if Path(outcome.notebook).exists():
             pending.append((outcome, exports.submit(export_html, Path(outcome.notebook))))
         if failed:

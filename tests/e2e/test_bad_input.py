@@ -118,3 +118,21 @@ def test_missing_helm(tmp_path):
     assert "make tools" in error["remedy"]
     assert "helm" in report and "missing" in report
     assert seconds < 60
+
+
+def test_a_broken_jupyter_kernel_fails_the_step_with_the_fix(tmp_path):
+    """A kernel spec whose interpreter is gone (a moved virtualenv): the step fails with what to do, no traceback."""
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(tmp_path / "gone" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (moved away)", "language": "python"}))
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "jupyter")}
+    proc, summary, report, _ = run_cli(tmp_path, "--steps", "build", env=env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    error = failed_step(summary)["error"]
+    assert failed_step(summary)["step"] == "build"
+    assert error["problem"].startswith("the Jupyter kernel for step build did not start: FileNotFoundError")
+    assert "make setup" in error["remedy"]
+    assert "the Jupyter kernel for step build did not start" in report

@@ -53,6 +53,10 @@ NOT_RUNNABLE_HERE = {
     ".venv/bin/papermill notebooks/04-verify.ipynb outputs/verify.ipynb -p run_dir outputs/<run-id> -p namespace "
     "todo-app": "run with a real run folder by tests/e2e/test_readme_papermill.py",
     "/usr/bin/time make …": "how the README's timings were measured",
+    "docker save | ctr import": "the test bed provider's image load, which the benchmark's raw side replays; "
+                                "tests/e2e runs the load step on the test bed",
+    "helm upgrade --wait": "verify's rolling update; tests/e2e runs it on the test bed",
+    "kubectl get pods -w": "watches until stopped: how the README's Pending pod during a rollout was seen",
 }
 
 

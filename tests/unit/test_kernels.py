@@ -8,6 +8,7 @@ import pytest
 from jupyter_core.utils import run_sync
 
 from todo_runbook import kernels
+from todo_runbook.errors import ToolMissingError
 
 
 def _ask(kernel: kernels.WarmKernel, code: str) -> str:
@@ -87,3 +88,14 @@ def test_no_kernel_is_left_behind_for_short_runs(tmp_path: Path, steps: list[str
     assert len(managers) == len(steps)
     ahead.close()
     assert not any(run_sync(manager.is_alive)() for manager in managers)
+
+
+def test_an_unknown_kernel_name_fails_the_step_not_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "KERNEL", "no-such-kernel")
+    ahead = kernels.KernelsAhead(["build", "load"], tmp_path / "logs", tmp_path)  # no exception here
+    with pytest.raises(ToolMissingError) as raised:
+        ahead.take("build")
+    assert raised.value.problem == "no Jupyter kernel named 'no-such-kernel' for the step notebooks"
+    assert "make setup" in raised.value.remedy
+    assert set(ahead.failed) == {"build", "load"} and ahead.started == {}
+    ahead.close()
