@@ -12,6 +12,7 @@ runbook's console lines.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,15 @@ class WarmKernel:
 
         self.asked_to_stop = True
         try:
+            self._stop_clients()
             run_sync(self.manager.request_shutdown)()
         except Exception as exc:  # close() kills it then; a kernel that will not stop must not fail the step
             print(f"kernel of step {self.step}: shutdown request failed: {exc}", file=self.log, flush=True)
+
+    def _stop_clients(self) -> None:
+        for client in getattr(self.manager, "handed_out", []):
+            client.stop_channels()
+        self.manager.handed_out = []
 
     def close(self) -> None:
         """Wait for the kernel to exit (killed after 5 s), free its sockets, close the log (and remove it when
@@ -69,6 +76,7 @@ class WarmKernel:
         from jupyter_core.utils import run_sync
 
         try:
+            self._stop_clients()
             if run_sync(self.manager.is_alive)():
                 if not self.asked_to_stop:  # its step never ran (an earlier one failed) or the run stopped
                     run_sync(self.manager.request_shutdown)()
@@ -83,16 +91,32 @@ class WarmKernel:
                 self.log_path.unlink()
 
 
+@functools.cache
+def _manager_class() -> type:
+    """AsyncKernelManager that remembers the clients it hands out: nbclient stops a client's channels (and
+    its heartbeat thread) only for a kernel manager it made itself, so `WarmKernel.stop()` does it here."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class HandingOutKernelManager(AsyncKernelManager):
+        handed_out: list[Any]
+
+        def client(self, **kwargs: Any) -> Any:
+            made = super().client(**kwargs)
+            self.handed_out = [*getattr(self, "handed_out", []), made]
+            return made
+
+    return HandingOutKernelManager
+
+
 def start(step: str, log_path: Path, cwd: Path) -> WarmKernel:
     """Launch the kernel for `step` and return at once: it boots while the caller goes on."""
     from jupyter_client.kernelspec import NoSuchKernel
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     sockets = tempfile.TemporaryDirectory(prefix="todo-kernel-")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
-    manager = AsyncKernelManager(kernel_name=KERNEL, config=unix_socket_config(Path(sockets.name)))
+    manager = _manager_class()(kernel_name=KERNEL, config=unix_socket_config(Path(sockets.name)))
     try:
         run_sync(manager.start_kernel)(cwd=str(cwd), stderr=log, stdout=log,
                                        extra_arguments=[f"--IPKernelApp.exec_lines={warm_import_line()}"])

@@ -99,3 +99,29 @@ def test_an_unknown_kernel_name_fails_the_step_not_the_run(tmp_path: Path, monke
     assert "make setup" in raised.value.remedy
     assert set(ahead.failed) == {"build", "load"} and ahead.started == {}
     ahead.close()
+
+
+def test_papermill_on_a_warm_kernel_leaves_no_client_thread_behind(tmp_path: Path) -> None:
+    """nbclient leaves the channels of a kernel it did not start open (a heartbeat thread each); stop() closes
+    them, so a long-lived process that runs many notebooks does not pile up threads."""
+    import threading
+
+    import nbformat
+    import papermill as pm
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    notebook.metadata["kernelspec"] = {"name": kernels.KERNEL, "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "in.ipynb")
+    before = threading.active_count()
+    ahead = kernels.KernelsAhead(["a", "b"], tmp_path / "logs", tmp_path)
+    try:
+        for step in ("a", "b"):
+            kernel = ahead.take(step)
+            pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / f"{step}.ipynb"), kernel_name=kernels.KERNEL,
+                                km=kernel.manager, progress_bar=False, stdout_file=kernel.log, stderr_file=kernel.log)
+            kernel.stop()
+    finally:
+        ahead.close()
+    ran = nbformat.read(tmp_path / "b.ipynb", as_version=4)
+    assert ran.cells[0].outputs[0]["text"] == "42\n"  # the notebook ran in the warm kernel
+    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
