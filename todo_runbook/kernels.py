@@ -75,11 +75,11 @@ class WarmKernel:
         the step never ran and the kernel wrote nothing: a skipped step has no log)."""
         from jupyter_core.utils import run_sync
 
+        never_ran = not self.asked_to_stop  # an earlier step failed, or the run stopped
+        if never_ran:
+            self.stop()
         try:
-            self._stop_clients()
             if run_sync(self.manager.is_alive)():
-                if not self.asked_to_stop:  # its step never ran (an earlier one failed) or the run stopped
-                    run_sync(self.manager.request_shutdown)()
                 run_sync(self.manager.finish_shutdown)(waittime=5)
             run_sync(self.manager.cleanup_resources)()
         except Exception as exc:
@@ -87,7 +87,7 @@ class WarmKernel:
         finally:
             self.log.close()
             self.sockets.cleanup()
-            if not self.asked_to_stop and self.log_path.exists() and self.log_path.stat().st_size == 0:
+            if never_ran and self.log_path.exists() and self.log_path.stat().st_size == 0:
                 self.log_path.unlink()
 
 

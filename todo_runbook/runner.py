@@ -121,9 +121,7 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
         outcome.failing_cell = failing_cell(target)
         recorded = store.read(step).get("error") if store.has(step) else None
         outcome.error = recorded or _error_from_evalue(exc.ename, exc.evalue)
-    except RunbookError as exc:  # no kernel to run it in
-        outcome.status, outcome.error = "failed", exc.as_dict()
-    except Exception as exc:  # kernel died, notebook missing, ...
+    except Exception as exc:  # no kernel to run it in (with the fix), kernel died, notebook missing, ...
         outcome.status = "failed"
         outcome.error = error_dict(exc)
     finally:
@@ -163,14 +161,12 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
         if CLUSTER_STEPS & set(steps) and not testbed.facts() and chosen(config) == "testbed":
             deferred = testbed.compile_while_images_build(config, steps, say)
         if deferred:
-            result["cluster_deferred"] = deferred
-            ensure_tools_on_path()  # helm and kubectl land in $TODO_RUNBOOK_CACHE/bin as the compile goes on
+            result["cluster_deferred"] = deferred  # helm and kubectl land in $TODO_RUNBOOK_CACHE/bin (on PATH)
         elif CLUSTER_STEPS & set(steps):
             target = resolve(config, say=say, need=lambda: capacity.peak_need(config))
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
-            if testbed_builds_them:
-                ensure_tools_on_path()
+            if testbed_builds_them:  # run() put $TODO_RUNBOOK_CACHE/bin on PATH before any of this
                 pf = preflight(steps, target.provider)
                 result["tools"] = pf.tools
                 pf.raise_if_missing()
