@@ -48,8 +48,9 @@ tools: setup ## build the pinned Kubernetes, etcd, kwok and helm binaries (cache
 runbook: setup engine ## preflight, then the whole runbook headless; prints where the report is
 	$(PY) -m todo_runbook run $(if $(STEPS),--steps $(STEPS)) $(foreach p,$(PARAMS),-p $(p))
 
-# A cold build of the Go tools (about 40 min on 2 cores) starts first, at the lowest priority, and runs on the CPU
-# time that setup and the tests leave idle (it needs only the standard library, so no virtualenv yet).
+# A cold build of the Go tools (about 30 min on 2 cores: 31 in the README's cold CI run) starts first, at the lowest
+# priority, and runs on the CPU time that setup and the tests leave idle (it needs only the standard library, so no
+# virtualenv yet).
 # tests/support/ordering.py runs the tests that need no cluster first and waits for this build (outside any
 # test's timeout) before the test bed's tests. Its log: $(PREBUILD_LOG).
 PREBUILD_LOG := $(TODO_RUNBOOK_CACHE)/build/prebuild.log

@@ -187,5 +187,7 @@ EXPOSE ${APP_PORT}
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s%s' % (os.environ['UVICORN_PORT'], os.environ['HEALTH_PATH']), timeout=4).status == 200 else 1)"]
 # Exec form: uvicorn is PID 1 and receives SIGTERM itself; graceful shutdown is bounded. The app and the
-# port come from UVICORN_APP / UVICORN_PORT (uvicorn reads them), so a run can override them too.
-ENTRYPOINT ["uvicorn", "--host", "0.0.0.0", "--timeout-graceful-shutdown", "5", "--no-server-header"]
+# port come from UVICORN_APP / UVICORN_PORT (uvicorn reads them), so a run can override them too. The h11 parser
+# refuses (400, connection closed) a header block that grows past 32 KiB before the app sees it; httptools, the
+# default, would buffer any size. The app's own limit (MAX_HEADER_BYTES, 431) lies below it.
+ENTRYPOINT ["uvicorn", "--host", "0.0.0.0", "--timeout-graceful-shutdown", "5", "--no-server-header", "--http", "h11", "--h11-max-incomplete-event-size", "32768"]

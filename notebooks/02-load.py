@@ -46,7 +46,13 @@ s.parameters()
 #
 # `provider=auto` takes the current kube context when it answers, else minikube when it is installed, else the
 # offline test bed. A cluster that is not running is started when `start_cluster` is ticked; the test bed's first
-# build compiles Kubernetes from source (about 25 minutes on 2 cores), and the cell says so before it begins.
+# build compiles Kubernetes from source (how long: below), and the cell says so before it begins.
+
+# %%
+from todo_runbook.providers.testbed import COLD_BUILD_ESTIMATE
+
+display(Markdown(f"**The offline test bed's first build takes {COLD_BUILD_ESTIMATE}** (a minute once cached). "
+                 "With `start_cluster` unticked, the cell below stops and says what to do instead."))
 
 # %%
 s.controls(["provider", "start_cluster"])

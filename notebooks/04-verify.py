@@ -83,7 +83,8 @@ summaries.chat(result)
 # %% [markdown]
 # ## The chat UI in a real browser, through the ingress
 #
-# Headless Chromium opened `http://todo.local` (mapped to the ingress address by the browser itself),
+# Headless Chromium opened `https://todo.local` (mapped to the ingress's HTTPS address by the browser itself,
+# trusting only this run's CA),
 # signed up, sent a chat message and waited for the task in the list; one screenshot per step.
 
 # %%

@@ -26,9 +26,10 @@
 # the layer tables stand beside it. Prompts that change the cluster run only with `aiops_allow_mutating=true`,
 # are verified through the API and the release is restored afterwards.
 #
-# Then broken workloads are injected into a scratch namespace (pull error, crash loop, unschedulable,
-# failing readiness probe, Service without endpoints), the agent is asked why, the built-in diagnosis names
-# each cause with its remedy, and the namespace is removed (and proven gone).
+# Broken workloads are injected first, into a scratch namespace (pull error, crash loop, unschedulable,
+# failing readiness probe, Service without endpoints), so their symptoms show while the agent starts; then the
+# agent is asked why, the built-in diagnosis names each cause with its remedy, and the namespace is removed
+# while the plan's prompts run (its absence is read back from the API at the end of the step).
 
 # %% tags=["parameters"]
 # Parameters (papermill injects the runner's values after this cell).

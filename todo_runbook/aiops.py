@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import socket
 import subprocess
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import aimodel, faults, gordon, kubectl_ai, shell
+from . import aimodel, faults, gordon, kagent_cli, kubectl_ai, shell
 from .agent_venv import KAGENT_ADK_VERSION, AgentVenv, ensure_agent_venv
 from .config import REPO_ROOT, RunbookConfig
 from .diagnosis import Diagnosis
@@ -257,17 +258,11 @@ def in_cluster_kagent(kube: Kube | None) -> bool:
 
 
 def invoke_in_cluster(target: ClusterTarget, config: RunbookConfig, prompt: Prompt, text: str) -> AiRun:
-    argv = ["kagent", "invoke", "--agent", config.kagent_agent, "--task", text]
-    started = time.monotonic()
-    try:
-        res = shell.run(argv, timeout=config.aiops_timeout_s, check=False, env={"KUBECONFIG": target.kubeconfig})
-        outcome = "ok" if res.ok and res.stdout.strip() else f"failed: exit {res.returncode}: {res.tail(2)[:200]}"
-        output = res.stdout.strip()
-    except RunbookError as exc:
-        outcome, output = f"failed: {exc.problem}", ""
-    return AiRun(_G, text, shell.command_line(argv), outcome, iso_now(), round(time.monotonic() - started, 1),
-                 prompt.group, f"kagent in the cluster (agent {config.kagent_agent})", "the cluster's kagent model",
-                 output[:4000], note="in-cluster kagent: its kubectl calls happen inside the cluster, not shown here")
+    """`kagent invoke` on the chosen context only (its CLI has no --context: KUBECONFIG is pinned)."""
+    res = kagent_cli.invoke(target.kubeconfig, target.context, config.kagent_agent, text, config.aiops_timeout_s)
+    return AiRun(_G, text, res.command, res.outcome, iso_now(), res.seconds, prompt.group,
+                 f"kagent in the cluster (agent {config.kagent_agent})", "the cluster's kagent model", res.output,
+                 note="in-cluster kagent: its kubectl calls happen inside the cluster, not shown here")
 
 
 def _change_of(text: str) -> tuple[str, int] | None:
@@ -294,7 +289,7 @@ def run_prompts(result: AiopsResult, agent: _Agent | None, model: ModelEndpoint 
             res = kubectl_ai.run(model, target.kubeconfig, target.context, text, config.aiops_allow_mutating,
                                  config.aiops_timeout_s)
             run = AiRun(_K, text, res.command, res.outcome, iso_now(), res.seconds, prompt.group, "kubectl-ai",
-                        model.label, res.output)
+                        model.label, res.output, res.tool_calls)
         else:
             if prompt.tool == _K:  # the command it would have run, with the same model and the pinned cluster
                 would = kubectl_ai.argv(model or ModelEndpoint("openai", "MODEL", "", ""),
@@ -329,7 +324,7 @@ def run_prompts(result: AiopsResult, agent: _Agent | None, model: ModelEndpoint 
 def run_gordon(result: AiopsResult, config: RunbookConfig, images: dict[str, str], transcripts: Path) -> None:
     present, reason = gordon.detect() if "docker-ai" in config.aiops_tools else (False, "not in aiops_tools")
     for prompt in (p for p in PLAN_PROMPTS if p.tool == "docker-ai"):
-        command = f"cd {REPO_ROOT} && " + shell.command_line(["docker", "ai", prompt.text])
+        command = f"cd {shlex.quote(str(REPO_ROOT))} && " + shell.command_line(["docker", "ai", prompt.text])
         if not present:
             result.runs.append(AiRun("docker-ai", prompt.text, command, f"skipped: {reason}", iso_now(),
                                      group="docker", runner="docker ai (Gordon)"))
@@ -344,31 +339,53 @@ def run_gordon(result: AiopsResult, config: RunbookConfig, images: dict[str, str
                                               "frontend": config.frontend_dockerfile}, images)
 
 
-def run_faults(result: AiopsResult, agent: _Agent | None, kube: Kube, config: RunbookConfig,
-               transcripts: Path) -> None:
+def inject_faults(result: AiopsResult, kube: Kube, config: RunbookConfig) -> None:
+    """Create the broken workloads first: their symptoms (a crash loop's restarts) show while the agent starts."""
     scratch = faults.scratch_namespace(config.namespace)
     report = faults.ScratchReport(scratch, "")
     result.faults = report
     try:
         report.image = faults.node_image(kube, config.namespace)
         report.injected = faults.inject(kube, scratch, report.image)
-        _, found, report.seconds_waited = faults.wait_until_diagnosed(kube, scratch, min(180, config.aiops_timeout_s))
-        report.faults = found
-        report.diagnosed = sum(f.diagnosed for f in found)
-        for item in found:
-            if agent is None:
-                item.agent_outcome = f"failed: {result.agent.problem}"
-                continue
-            prompt = Prompt(_G, "troubleshoot", item.question)
-            run = agent.ask(prompt, item.question.format(namespace=scratch), config.aiops_timeout_s)
-            run.note = f"injected fault: {item.what}"
-            _save_transcript(transcripts / "faults", run)
-            item.agent_answer, item.agent_outcome = run.answer, run.outcome
+    except Exception as exc:  # the API said no: record it; ask_about_faults removes what was made
+        report.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def ask_about_faults(result: AiopsResult, agent: _Agent | None, kube: Kube, config: RunbookConfig,
+                     transcripts: Path) -> float:
+    """Diagnose and ask about each injected fault, then ask for the scratch namespace's deletion (when it was
+    asked, on the monotonic clock): the namespace goes while the rest of the step runs."""
+    report = result.faults
+    assert report is not None
+    try:
+        if not report.error:
+            _, found, report.seconds_waited = faults.wait_until_diagnosed(kube, report.namespace,
+                                                                          min(180, config.aiops_timeout_s))
+            report.faults = found
+            report.diagnosed = sum(f.diagnosed for f in found)
+            for item in found:
+                if agent is None:
+                    item.agent_outcome = f"failed: {result.agent.problem}"
+                    continue
+                prompt = Prompt(_G, "troubleshoot", item.question)
+                run = agent.ask(prompt, item.question.format(namespace=report.namespace), config.aiops_timeout_s)
+                run.note = f"injected fault: {item.what}"
+                _save_transcript(transcripts / "faults", run)
+                item.agent_answer, item.agent_outcome = run.answer, run.outcome
     except Exception as exc:  # the API said no: record it, remove what was made, go on
         report.error = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
-        report.removed, report.removal_proof = faults.remove(kube, scratch)
-    result.commands.append(shell.recorded(f"kubectl delete namespace {scratch} --wait", "remove the scratch namespace"))
+        requested_at = time.monotonic()
+        report.removal_proof = faults.request_removal(kube, report.namespace)
+    result.commands.append(shell.recorded(f"kubectl delete namespace {report.namespace} --wait",
+                                          "remove the scratch namespace"))
+    return requested_at
+
+
+def confirm_faults_removed(result: AiopsResult, kube: Kube, requested_at: float) -> None:
+    report = result.faults
+    if report is not None and not report.removal_proof:  # no proof yet means the deletion was accepted
+        report.removed, report.removal_proof = faults.confirm_removed(kube, report.namespace, requested_at)
 
 
 def run_aiops(target: ClusterTarget, config: RunbookConfig, transcripts: Path,
@@ -376,6 +393,14 @@ def run_aiops(target: ClusterTarget, config: RunbookConfig, transcripts: Path,
     result = AiopsResult()
     workdir = transcripts / "runtime"
     with contextlib.ExitStack() as stack:
+        kube = None
+        with contextlib.suppress(Exception):
+            kube = Kube(api_client(target))
+            stack.callback(kube.close)
+        if kube is not None:
+            inject_faults(result, kube, config)
+            # whatever stops the step early, the scratch namespace does not stay (a second request is harmless)
+            stack.callback(faults.request_removal, kube, faults.scratch_namespace(config.namespace))
         choice = aimodel.choose(config)
         if choice.offline:
             server = stack.enter_context(OpsModelServer())
@@ -392,10 +417,7 @@ def run_aiops(target: ClusterTarget, config: RunbookConfig, transcripts: Path,
                 result.agent.problem = f"{exc.problem} — {exc.remedy}"
             except Exception as exc:  # an unforeseen start problem is still one line, and the step goes on
                 result.agent.problem = f"the agent runtime did not start: {type(exc).__name__}: {str(exc)[:300]}"
-        kube = None
-        with contextlib.suppress(Exception):
-            kube = Kube(api_client(target))
-            stack.callback(kube.close)
+        removal_asked_at = ask_about_faults(result, agent, kube, config, transcripts) if kube is not None else None
         originals: dict[str, int] = {}
         if kube is not None and config.aiops_allow_mutating:
             with contextlib.suppress(Exception):  # no answer: nothing can be changed or restored either
@@ -415,12 +437,13 @@ def run_aiops(target: ClusterTarget, config: RunbookConfig, transcripts: Path,
             result.runs.append(AiRun("docker-ai", "", "", f"failed: {type(exc).__name__}: {str(exc)[:200]}",
                                      iso_now(), group="docker"))
         if kube is not None:
-            run_faults(result, agent, kube, config, transcripts)
             try:
                 result.diagnosis = diagnose_release(kube, config.namespace)
             except Exception as exc:
                 # The AI tools may skip; the built-in diagnosis may not: without it the step failed.
                 result.diagnosis_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if removal_asked_at is not None:
+                confirm_faults_removed(result, kube, removal_asked_at)
         else:
             result.diagnosis_error = "no Kubernetes API client for the chosen cluster"
     result.ai_answered = result.answered()

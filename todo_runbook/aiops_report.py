@@ -1,78 +1,55 @@
-"""The report's AIOps section: per task prompt -> tool calls -> answer, and the fault-injection table."""
+"""The report's AIOps section: per task prompt -> tool calls -> answer, and the fault-injection table.
+
+Plain data here (`aiops_view`); the HTML is the `aiops_section` macro of templates/report_macros.html.j2.
+"""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .cheatsheet import GROUPS
-from .shell import mask
+from .report_template import render_macro
+
+ANSWER_CHARS, FAULT_ANSWER_CHARS, OUTPUT_LINES = 1500, 800, 6
 
 
-def _e(value: Any) -> str:
-    return html.escape(mask("" if value is None else str(value)))
+def _outcome_class(text: str) -> str:
+    return "pass" if text == "ok" else "fail" if text.startswith("failed") else "na"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _run_row(run: Mapping[str, Any]) -> dict[str, Any]:
+    calls = [{"command": call.get("command"),
+              "output": "\n".join((call.get("refused") or call.get("output") or "").splitlines()[:OUTPUT_LINES])}
+             for call in run.get("tool_calls") or []]
+    outcome = str(run.get("outcome") or "")
+    return {"tool": run.get("tool"), "prompt": run.get("prompt"), "calls": calls,
+            "answer": str(run.get("answer") or "")[:ANSWER_CHARS], "outcome": outcome,
+            "cls": _outcome_class(outcome), "verified": run.get("verified")}
 
 
-def _calls(run: Mapping[str, Any]) -> str:
-    items = []
-    for call in run.get("tool_calls") or []:
-        out = (call.get("refused") or call.get("output") or "").splitlines()[:6]
-        items.append(f"<code>{_e(call.get('command'))}</code><pre>{_e(chr(10).join(out))}</pre>")
-    return "".join(items) or "—"
-
-
-def _outcome(text: str) -> str:
-    cls = "pass" if text == "ok" else "fail" if text.startswith("failed") else "na"
-    return f"<span class='{cls}'>{_e(text)}</span>"
-
-
-def aiops_html(aiops: Mapping[str, Any], diagnosis_html: Callable[[Mapping[str, Any]], str]) -> str:
-    agent = aiops.get("agent") or {}
-    parts = ["<h2>AIOps</h2>"]
-    if agent.get("runner"):
-        parts.append(f"<p>Agent runtime: {_e(agent['runner'])}; <b>{_e(agent.get('model'))}</b>; kagent venv "
-                     f"{'reused' if agent.get('venv_reused') else 'built'} (cold build "
-                     f"{_e(agent.get('venv_build_seconds'))} s), runtime start "
-                     f"{_e(agent.get('runtime_start_seconds'))} s</p>")
-    if agent.get("problem"):
-        parts.append(f"<p class='fail'>agent runtime not available: {_e(agent['problem'])}</p>")
+def aiops_view(aiops: Mapping[str, Any]) -> dict[str, Any]:
+    """What the `aiops_section` macro prints, from the aiops step's evidence."""
     runs = aiops.get("runs") or []
-    for group in GROUPS:
-        rows = [[_e(r.get("tool")), _e(r.get("prompt")), _calls(r), f"<pre>{_e(r.get('answer', ''))[:1500]}</pre>",
-                 _outcome(r.get("outcome", "")) + (f"<br>{_e(r['verified'])}" if r.get("verified") else "")]
-                for r in runs if r.get("group") == group]
-        if rows:
-            parts += [f"<h3>{_e(group)}</h3>", _table(["tool", "prompt", "tool calls", "answer", "outcome"], rows)]
-    scratch = aiops.get("faults") or {}
+    groups = [(group, [_run_row(r) for r in runs if r.get("group") == group]) for group in GROUPS]
+    scratch = dict(aiops.get("faults") or {})
     if scratch:
-        parts.append(f"<h3>Injected faults</h3><p>scratch namespace <code>{_e(scratch.get('namespace'))}</code>: "
-                     f"{_e(scratch.get('diagnosed'))} of {_e(scratch.get('injected'))} diagnosed; removed: "
-                     f"{_e(scratch.get('removed'))} ({_e(scratch.get('removal_proof'))})"
-                     + (f"; <span class='fail'>{_e(scratch['error'])}</span>" if scratch.get("error") else "")
-                     + "</p>")
-        parts.append(_table(["fault", "what the tool said", "what the diagnosis said", "remedy"], [
-            [_e(f.get("what")), f"<pre>{_e((f.get('agent_answer') or f.get('agent_outcome') or '')[:800])}</pre>",
-             _e(f.get("diagnosis")), _e(f.get("remedy"))] for f in scratch.get("faults") or []]))
-    reviews = aiops.get("gordon") or []
-    if reviews:
-        parts.append("<h3>Dockerfiles (beside Gordon)</h3>")
-        for review in reviews:
-            findings = ", ".join(f"{f.get('code')} line {f.get('line')}" for f in review.get("hadolint") or [])
-            parts.append(f"<p><code>{_e(review.get('dockerfile'))}</code>: hadolint "
-                         f"{_e(findings or review.get('hadolint_note'))}; {len(review.get('layers') or [])} layers "
-                         f"in {_e(review.get('image') or '—')} {_e(review.get('layers_note'))}</p>")
-    if aiops.get("restored"):
-        parts.append(f"<p>{_e(aiops['restored'])}</p>")
-    parts.append("<h3>Built-in diagnosis</h3>")
-    if aiops.get("diagnosis"):
-        parts.append(diagnosis_html(aiops["diagnosis"]))
-    else:
-        parts.append(f"<p class='fail'>diagnosis failed: {_e(aiops.get('diagnosis_error'))}</p>")
-    return "".join(parts)
+        scratch["rows"] = [{"what": f.get("what"), "diagnosis": f.get("diagnosis"), "remedy": f.get("remedy"),
+                            "said": (f.get("agent_answer") or f.get("agent_outcome") or "")[:FAULT_ANSWER_CHARS]}
+                           for f in scratch.get("faults") or []]
+    gordon = [{"dockerfile": review.get("dockerfile"),
+               "hadolint": ", ".join(f"{f.get('code')} line {f.get('line')}" for f in review.get("hadolint") or [])
+               or review.get("hadolint_note"),
+               "layers": len(review.get("layers") or []), "image": review.get("image") or "—",
+               "layers_note": review.get("layers_note")} for review in aiops.get("gordon") or []]
+    return {"agent": aiops.get("agent") or {}, "groups": [(g, rows) for g, rows in groups if rows],
+            "faults": scratch, "gordon": gordon, "restored": aiops.get("restored"),
+            "diagnosis": aiops.get("diagnosis"), "diagnosis_error": aiops.get("diagnosis_error")}
+
+
+def aiops_html(aiops: Mapping[str, Any], diagnosis_html: Callable[[Mapping[str, Any]], str] | None = None) -> str:
+    """The section on its own (a notebook cell). `diagnosis_html` replaces the template's diagnosis table."""
+    from markupsafe import Markup
+
+    custom = Markup(diagnosis_html(aiops["diagnosis"])) if diagnosis_html and aiops.get("diagnosis") else None
+    return render_macro("aiops_section", aiops_view(aiops), custom)

@@ -1,9 +1,10 @@
 """Build the two images with the Docker SDK and measure them; smoke-run each container once.
 
 The build plan (base image, the build args this machine needs to reach its package registries)
-comes from dockerfiles/build_args.py, the images area's own module; base images are the official
-ones when present locally, else the offline `todo-runbook/base-*` built by
-dockerfiles/bases/build_bases.py (run here when they are missing). The low-level build API streams
+comes from dockerfiles/build_args.py, the images area's own module; base images are the official ones
+(already local, or pulled now) unless `bases` says otherwise, else the offline `todo-runbook/base-*` built
+by dockerfiles/bases/build_bases.py (run here when they are missing); dockerfiles/base_choice.py decides
+and records why. The low-level build API streams
 the classic builder's log, which gives the steps and the cache hits.
 """
 
@@ -328,13 +329,13 @@ def _smoke(client: Any, build: ImageBuild, timeout: float, config: RunbookConfig
 def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
                  sbom_dir: Path | None = None) -> BuildResult:
     """Build backend and frontend, measure them, smoke-run them; SBOMs (and a scan) into `sbom_dir`."""
-    env = providers.docker_env(config)
+    engine = providers.build_engine(config)  # the cluster's own engine when the provider builds into it
+    env = engine.env if engine else None
     client = docker_client(env)
     result = BuildResult(engine=str(client.version().get("Version", "?")))
-    if env:
-        result.engine += " (minikube's daemon)"
-        result.commands.append(shell.recorded(f"eval $(minikube -p {config.minikube_profile} docker-env)",
-                                              "point docker at minikube's daemon: no load step needed"))
+    if engine:
+        result.engine += f" ({engine.label})"
+        result.commands.append(shell.recorded(engine.command, engine.purpose))
     notes: list[str] = []
     if runs_database(config):  # chosen with the bases, so the evidence names it and why; the
         # backend's smoke run gets a throwaway one of it

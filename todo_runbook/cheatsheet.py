@@ -49,6 +49,41 @@ def _entry(run: Mapping[str, Any], run_id: str) -> list[str]:
     return [*lines, ""]
 
 
+def _cell(value: Any) -> str:
+    return " ".join(str(value if value is not None else "").split()).replace("|", "\\|")
+
+
+def _code(value: Any) -> str:
+    """A table cell holding shell text literally; a backtick inside would end the code span early."""
+    return "`" + _cell(value).replace("`", "'") + "`"
+
+
+def _dockerfile_reviews(reviews: list[Mapping[str, Any]]) -> list[str]:
+    """What we ran for Gordon's questions, per Dockerfile: hadolint's findings and the image's layer table."""
+    lines = ["### hadolint and the image layers, for the same questions", ""]
+    for review in reviews:
+        dockerfile = review.get("dockerfile", "")
+        findings = review.get("hadolint") or []
+        lines += [f"#### {dockerfile}", "", "Command:", "", *_fence(f"hadolint {dockerfile}"), ""]
+        if findings:
+            lines += [f"hadolint: {len(findings)} finding(s).", "", "| line | code | level | message |",
+                      "| --- | --- | --- | --- |"]
+            lines += [f"| {_cell(f.get('line'))} | {_cell(f.get('code'))} | {_cell(f.get('level'))} | "
+                      f"{_cell(f.get('message'))} |" for f in findings]
+        else:
+            lines.append(f"hadolint: {review.get('hadolint_note') or 'no findings'}.")
+        lines.append("")
+        image, rows = review.get("image", ""), review.get("layers") or []
+        if rows:
+            lines += ["Image layers (newest first):", "", *_fence(f"docker history --no-trunc {image}"), "",
+                      "| size | created by |", "| --- | --- |"]
+            lines += [f"| {_cell(r.get('size'))} | {_code(r.get('created_by'))} |" for r in rows]
+        else:
+            lines.append(f"Image layers: {review.get('layers_note') or 'not read'}.")
+        lines.append("")
+    return lines
+
+
 def render(result: Mapping[str, Any], run_id: str) -> str:
     runs = result.get("runs") or []
     agent = result.get("agent") or {}
@@ -70,6 +105,8 @@ def render(result: Mapping[str, Any], run_id: str) -> str:
             lines += ["No prompt of this group ran.", ""]
         for run in entries:
             lines += _entry(run, run_id)
+        if group == "docker" and result.get("gordon"):
+            lines += _dockerfile_reviews(result["gordon"])
     scratch = result.get("faults") or {}
     if scratch.get("faults"):
         lines += ["## injected faults", "",

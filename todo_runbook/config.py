@@ -27,7 +27,10 @@ ENV_PREFIX = "TODO_RUNBOOK_"
 # The registry's credentials are read only from these (never a parameter: parameters end up in the evidence).
 ENV_NOT_PARAMETERS = {"CACHE", "REGISTRY_USERNAME", "REGISTRY_PASSWORD"}
 
-PROVIDERS = ("auto", "minikube", "kind", "context", "testbed")
+# The cluster providers, one module each in todo_runbook/providers/, which builds its registry from this tuple
+# (this module cannot import that package: the providers import this one). The order is the order of the choices.
+PROVIDER_NAMES = ("minikube", "kind", "context", "testbed")
+PROVIDERS = ("auto", *PROVIDER_NAMES)
 PROFILES = ("dev", "prod")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _URL_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")

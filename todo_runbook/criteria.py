@@ -53,6 +53,8 @@ class _Spec:
     explain: Callable[[Mapping[str, Any]], str | None] = lambda r: None
     # the evidence file it is measured from, when not the step's own (the demo video is made after teardown)
     evidence: str = ""
+    # how this run took the figure, from the evidence: added to `how` whatever the status
+    measured_how: Callable[[Mapping[str, Any]], str | None] = lambda r: None
 
 
 def _dig(data: Mapping[str, Any] | None, *path: str | int) -> Any:
@@ -125,6 +127,16 @@ def _tls_off(result: Mapping[str, Any]) -> str | None:
     """HTTPS criteria apply when the deployed Ingress has a tls section (the dev profile's default)."""
     tls = result.get("tls")
     return str(tls.get("reason") or "ingress.tls.enabled=false") if tls and tls.get("enabled") is False else None
+
+
+def _reached(result: Mapping[str, Any]) -> str | None:
+    """How verify reached the app: a latency through a port-forward skips the ingress, so it says so."""
+    access, note = result.get("access"), result.get("access_note") or ""
+    if access == "ingress":
+        return f"through the ingress with the Host header ({note})" if note else "through the ingress"
+    if access == "port-forward":
+        return f"through a kubectl port-forward, not the ingress ({note})" if note else "through a kubectl port-forward"
+    return None
 
 
 def _faults_diagnosed(result: Mapping[str, Any]) -> float | None:
@@ -202,7 +214,8 @@ SPECS: list[_Spec] = [
           lambda r: None if not r.get("access") else r.get("access") == "ingress"),
     _Spec("health_p95_ms", "/health latency p95 (through the ingress, or the labelled port-forward)", "verify",
           "<", "ms",
-          "timed HTTP GETs", lambda c: c.max_health_p95_ms, lambda r: _dig(r, "latency", "p95_ms")),
+          "timed HTTP GETs", lambda c: c.max_health_p95_ms, lambda r: _dig(r, "latency", "p95_ms"),
+          measured_how=_reached),
     _Spec("https_verified", "https://<host> verified against the run's local CA; plain HTTP as the values say",
           "verify", "==", "", "TLS handshake (chain + host name), GET /health over HTTPS, plain GET without redirects",
           lambda c: True, lambda r: _dig(r, "tls", "verified"), _tls_off),
@@ -212,7 +225,8 @@ SPECS: list[_Spec] = [
     _Spec("chat_adds_task", "a chat turn adds a task that the task list shows", "verify", "==", "",
           "signup, POST chat, GET tasks", lambda c: True, lambda r: _dig(r, "chat", "task_added"), _app_only),
     _Spec("browser_chat_ui", "the chat UI works through the ingress in a real browser", "verify", "==", "",
-          "headless Chromium at http://<ingress host>: sign up, chat, the task appears (screenshots)",
+          "headless Chromium at https://<ingress host> with the run's CA only (http:// when the Ingress has no TLS): "
+          "sign up, chat, the task appears (screenshots)",
           lambda c: True, lambda r: _dig(r, "browser", "task_shown"), _app_only,
           lambda r: " ".join(filter(None, [_dig(r, "browser", "reason"), _dig(r, "browser", "install")])) or None),
     _Spec("rolling_failed_requests", "failed requests during a rolling update", "verify", "<=", "requests",
@@ -260,6 +274,9 @@ def evaluate(config: RunbookConfig, evidence: Mapping[str, Mapping[str, Any]], s
                 crit.status = PASS if _COMPARE[spec.comparison](measured, threshold) else FAIL
             if crit.status != PASS and not crit.reason:
                 crit.reason = spec.explain(result) or ""
+            how_this_time = spec.measured_how(result)
+            if how_this_time:
+                crit.how = f"{spec.how} {how_this_time}"
         table.append(crit)
     return table
 

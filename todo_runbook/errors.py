@@ -85,14 +85,12 @@ def error_dict(exc: BaseException) -> dict[str, str]:
             "remedy": "read the traceback in the step's notebook (outputs/<run-id>/<step>.html)"}
 
 
-# What to do when a tool is missing: the remedy preflight and the providers give.
+# What to do when one of the runbook's own tools is missing (a provider's CLIs: its module's install_hint).
 INSTALL_HINTS = {
     "docker": "start a Docker engine: `make engine` (Debian's dockerd on demand), Docker Desktop, or "
               "`sudo systemctl start docker`",
     "helm": "`make tools` builds the pinned helm into $TODO_RUNBOOK_CACHE/bin; or see https://helm.sh/docs/intro/install/",
     "kubectl": "`make tools` builds it into $TODO_RUNBOOK_CACHE/bin; or https://kubernetes.io/docs/tasks/tools/",
-    "minikube": "https://minikube.sigs.k8s.io/docs/start/ (then `minikube start`; the runbook sizes a new profile)",
-    "kind": "`go install sigs.k8s.io/kind@v0.33.0` or https://kind.sigs.k8s.io/docs/user/quick-start/",
     "kubectl-ai": "https://github.com/GoogleCloudPlatform/kubectl-ai (needs GEMINI_API_KEY or OPENAI_API_KEY)",
     "kagent": "https://kagent.dev/docs/kagent/getting-started/quickstart (CLI plus `kagent install` in the cluster)",
     "docker-ai": "Docker Desktop 4.38+ with Ask Gordon enabled (Settings > Beta features)",

@@ -3,7 +3,8 @@
 Each fault is a small broken workload: an image the node does not have, a container that exits at
 start, a request no node can satisfy, a failing readiness probe, a Service whose selector matches no
 pod. The built-in diagnosis must name each cause; the agents are asked "why" in plain words. The
-namespace is deleted at the end and its absence is read back from the API (the proof).
+namespace is deleted once they are answered and its absence is read back from the API (the proof), so the
+deletion runs while the AIOps step does other work.
 """
 
 from __future__ import annotations
@@ -188,30 +189,39 @@ def wait_until_diagnosed(kube: Kube, namespace: str, timeout_s: float,
         sleep(3)
 
 
-def remove(kube: Kube, namespace: str, timeout_s: float = 120) -> tuple[bool, str]:
-    """Delete the scratch namespace and read back that it is gone (404), not just that deletion began."""
+def request_removal(kube: Kube, namespace: str) -> str:
+    """Ask for the scratch namespace's deletion; the problem, or "" once it is under way (or already gone)."""
     from kubernetes.client.exceptions import ApiException
 
     try:
         kube.core.delete_namespace(namespace, grace_period_seconds=0)
     except ApiException as exc:
         if exc.status != 404:
-            return False, f"delete failed: {exc.status} {exc.reason}"
+            return f"delete failed: {exc.status} {exc.reason}"
     except Exception as exc:  # no answer at all: say so, the runbook goes on
-        return False, f"delete failed: {type(exc).__name__}: {str(exc)[:200]}"
-    started = time.monotonic()
+        return f"delete failed: {type(exc).__name__}: {str(exc)[:200]}"
+    return ""
+
+
+def confirm_removed(kube: Kube, namespace: str, requested_at: float, timeout_s: float = 120) -> tuple[bool, str]:
+    """Read back that the namespace is gone (404), not just that its deletion began at `requested_at`."""
+    from kubernetes.client.exceptions import ApiException
+
     phase = "?"
-    while time.monotonic() - started < timeout_s:
+    deadline = time.monotonic() + timeout_s  # from now: the step may have done other work since the request
+    while True:
         try:
             ns = kube.core.read_namespace(namespace)
         except ApiException as exc:
             if exc.status == 404:
-                return True, (f"GET /api/v1/namespaces/{namespace} -> 404 NotFound after "
-                              f"{time.monotonic() - started:.1f} s")
+                return True, (f"GET /api/v1/namespaces/{namespace} -> 404 NotFound "
+                              f"{time.monotonic() - requested_at:.1f} s after the deletion")
             return False, f"read failed: {exc.status} {exc.reason}"
         except Exception as exc:
             return False, f"read failed: {type(exc).__name__}: {str(exc)[:200]}"
         phase = ns.status.phase if ns.status else "?"
-        time.sleep(2)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
     return False, f"namespace {namespace} still present ({phase}) after {timeout_s:.0f} s"
 

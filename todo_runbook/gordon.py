@@ -84,17 +84,29 @@ def hadolint(dockerfile: Path) -> tuple[list[dict[str, Any]], str]:
         ("no findings" if not found else "")
 
 
+def history_rows(stdout: str) -> list[dict[str, str]]:
+    """The layer table from `docker history --no-trunc --format '{{json .}}'`: one JSON object a line,
+    newest layer first; a line that is not JSON (a CLI warning) is not a layer."""
+    rows = []
+    for line in stdout.splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict):
+            created_by = " ".join(str(item.get("CreatedBy", "")).split())  # heredoc RUNs span lines
+            rows.append({"size": str(item.get("Size", "")), "created_by": created_by[:160]})
+    return rows
+
+
 def layers(image: str) -> tuple[list[dict[str, str]], str]:
     if not image:
         return [], "no image of this Dockerfile is known in this run"
     res = _run(["docker", "history", "--no-trunc", "--format", "{{json .}}", image], timeout=60)
     if res is None or res.returncode != 0:
         return [], f"docker history {image} failed: {(res.stderr if res else 'timeout').strip()[:200]}"
-    rows = []
-    for line in res.stdout.splitlines():
-        item = json.loads(line)
-        rows.append({"size": item.get("Size", ""), "created_by": item.get("CreatedBy", "")[:160]})
-    return rows, ""
+    rows = history_rows(res.stdout)
+    return rows, "" if rows else f"docker history {image} listed no layers"
 
 
 def review(repo_root: Path, dockerfiles: dict[str, str], images: dict[str, str]) -> list[DockerfileReview]:

@@ -218,6 +218,6 @@ def parse_result(result: dict[str, Any], seconds: float) -> A2AReply:
     code = ((status_message or {}).get("metadata") or {}).get("kagent_error_code", "")
     error = "" if ok else (f"agent ended in state '{state}'" + (f" ({code})" if code else "")
                            + (f": {answer[:300]}" if answer else " without an answer")
-                           + (" — check that the model endpoint answers (aiops_llm_base_url, the key)"
-                              if code == "API_ERROR" else ""))
+                           + (" — check that the model endpoint answers (aiops_llm_base_url, the key) and "
+                              "serves aiops_model" if code == "API_ERROR" else ""))
     return A2AReply(ok, answer, state, seconds, calls, error)

@@ -72,7 +72,7 @@ class WarmKernel:
 
     def close(self) -> None:
         """Wait for the kernel to exit (killed after 5 s), free its sockets, close the log (and remove it when
-        the step never ran and the kernel wrote nothing: a skipped step has no log)."""
+        the step never ran: a skipped step has no log)."""
         from jupyter_core.utils import run_sync
 
         never_ran = not self.asked_to_stop  # an earlier step failed, or the run stopped
@@ -87,8 +87,9 @@ class WarmKernel:
         finally:
             self.log.close()
             self.sockets.cleanup()
-            if never_ran and self.log_path.exists() and self.log_path.stat().st_size == 0:
-                self.log_path.unlink()
+            # A kernel stopped while still booting may print boot noise; a step that never ran has no log.
+            if never_ran:
+                self.log_path.unlink(missing_ok=True)
 
 
 @functools.cache

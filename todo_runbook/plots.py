@@ -11,7 +11,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-PHASE_COLORS = {"scheduled": "#9ecae1", "initialized": "#6baed6", "containers_ready": "#3182bd", "ready": "#08519c"}
+from .startup_phases import START_PHASES
+
+PHASE_COLORS = {"scheduled": "#c6dbef", "initialized": "#9ecae1", "image_ready": "#6baed6",
+                "container_started": "#4292c6", "app_listening": "#fd8d3c", "containers_ready": "#2171b5",
+                "ready": "#08519c"}
 PASS_COLOR, FAIL_COLOR, BUDGET_COLOR = "#2ca02c", "#d62728", "#555555"
 
 
@@ -57,7 +61,7 @@ def pod_timeline(pods: Sequence[Mapping[str, Any]], budget_s: float | None = Non
     if not pods:
         return None
     fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(pods)))
-    order = ["scheduled", "initialized", "containers_ready", "ready"]
+    order = START_PHASES  # each bar ends where the pod reached that phase
     for row, pod in enumerate(pods):
         start = 0.0
         for phase in order:

@@ -14,16 +14,18 @@ from . import providers, shell
 from .errors import INSTALL_HINTS, RunbookError, ToolMissingError
 from .steps import BY_NAME
 
+# The cluster tools, then each provider's CLIs (the provider says how to read their versions), then the AI tools.
 VERSION_COMMANDS = {
     "helm": ["helm", "version", "--short"],
     "kubectl": ["kubectl", "version", "--client", "-o", "json"],
-    "minikube": ["minikube", "version", "--short"],
-    "kind": ["kind", "version"],
+    **{tool: argv for p in providers.REGISTRY.values() for tool, argv in p.tool_versions.items()},
     "kubectl-ai": ["kubectl-ai", "version"],
     "kagent": ["kagent", "version"],
     "docker-ai": ["docker", "ai", "version"],
 }
 PROVIDER_TOOLS = {name: list(p.tools) for name, p in providers.REGISTRY.items()}
+# How to get each tool: the runbook's own hints, and each provider's for its CLIs.
+TOOL_HINTS = {**INSTALL_HINTS, **{tool: p.install_hint for p in providers.REGISTRY.values() for tool in p.tools}}
 
 
 @dataclass
@@ -77,7 +79,7 @@ def _first_version(text: str) -> str:
 
 
 def probe_tool(name: str) -> ToolStatus:
-    status = ToolStatus(name=name, present=False, hint=INSTALL_HINTS.get(name, ""))
+    status = ToolStatus(name=name, present=False, hint=TOOL_HINTS.get(name, ""))
     if name == "docker":
         status.present, status.version, status.detail = docker_engine_version()
         status.path = shell.which("docker") or ""

@@ -7,19 +7,20 @@ A failed step still gets a report saying which step failed, why, and the failing
 from __future__ import annotations
 
 import csv
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import browser, plots, steps, video
+from . import browser, plots, startup_phases, steps
+from .aiops_report import aiops_view
 from .config import RunbookConfig
 from .criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, NOT_RUN, PASS, Criterion, all_passed, evaluate
 from .evidence import EvidenceStore, cluster_of_run, to_jsonable
+from .report_template import TEMPLATE, environment
 from .sbom import overview as sbom_overview
-from .shell import mask, mask_tree
+from .shell import mask_tree
 from .timing import iso_now
 
 EXIT_OK, EXIT_CRITERIA, EXIT_STEP_FAILED = 0, 1, 2
@@ -124,7 +125,7 @@ def build_report(store: EvidenceStore, config: RunbookConfig, outcomes: Sequence
     return ReportResult(store.run_dir, report_path, summary_path, history_path, code, list(table))
 
 
-# -- HTML (templates/report.html.j2) ---------------------------------------------------------------
+# -- HTML: templates/report.html.j2 through report_template.environment(); plain data from here --------
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
 line-height:1.4;padding:0 1em}
@@ -139,26 +140,6 @@ pre{background:#f6f8fa;padding:.6em;overflow-x:auto;white-space:pre-wrap}
 img{max-width:100%}.muted{color:#666;font-size:.9em}
 .failure{border-left:4px solid #cf222e;padding:.1em 1em;background:#fff8f8}
 """
-TEMPLATE, MACROS = "report.html.j2", "report_macros.html.j2"
-
-
-def _finalize(value: Any) -> Any:
-    """Every value the template prints: None as empty, secrets masked (then autoescaped unless marked safe)."""
-    from markupsafe import Markup
-
-    if value is None:
-        return ""
-    if isinstance(value, Markup):
-        return Markup(mask(str(value)))
-    return mask(str(value))
-
-
-@functools.cache
-def environment() -> Any:  # jinja2.Environment
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.PackageLoader("todo_runbook", "templates"),
-                              autoescape=True, finalize=_finalize, undefined=jinja2.ChainableUndefined)
 
 
 def _status_class(status: str) -> str:
@@ -218,9 +199,10 @@ def _verify_view(verify: Mapping[str, Any], config: RunbookConfig) -> dict[str, 
         return {}
     view = dict(verify)
     pods = verify.get("pods") or []
+    view["pod_columns"] = ["pod", "component", "ready", "restarts",
+                           *[f"{k.replace('_', ' ')} (s)" for k in startup_phases.START_PHASES]]
     view["pods"] = [[p["name"], p["component"], p["ready"], p["restarts"],
-                     *[p["phases"].get(k) for k in ("scheduled", "initialized", "containers_ready", "ready")]]
-                    for p in pods]
+                     *[p["phases"].get(k) for k in startup_phases.START_PHASES]] for p in pods]
     view["pod_figure"] = _figure(plots.pod_timeline(pods, config.max_pod_start_s), "pod start phases") if pods \
         else None
     view["latency_figure"] = _figure(plots.latency(verify.get("latency"), config.max_health_p95_ms), "health latency")
@@ -254,23 +236,11 @@ def render_html(summary: Mapping[str, Any], table: Sequence[Criterion], evidence
                       f"loaded into the nodes ({load.get('method', '')})" if load else ""),
         "load_images": [[i["image"], i["method"], i.get("digest", ""), f"{i.get('seconds') or 0:.1f} s"]
                         for i in load.get("images") or []],
-        "browser_html": Markup(browser.report_html(verify.get("browser"))),
-        "video_html": Markup(video.report_html(_result(evidence, "video"))),
+        "browser_view": browser.report_view(verify.get("browser")), "video": _result(evidence, "video"),
         "deploy_result": _result(evidence, "deploy"), "verify_view": _verify_view(verify, config),
-        "aiops_html": Markup(_aiops_html(aiops)) if aiops else None,
+        "aiops_view": aiops_view(aiops) if aiops else None,
         "diagnosis_only": verify.get("diagnosis") if not aiops else None,
         "trend": _figure(trend, f"last {len(history)} runs (outputs/history.csv)") if trend is not None else None,
         "commands": commands, "parameters": summary.get("parameters") or "none",
     }
     return str(template.render(context)) + "\n"
-
-
-def _diagnosis_html(diag: Mapping[str, Any]) -> str:
-    """The diagnosis table (the template's macro), for the AIOps section's own HTML."""
-    return str(environment().get_template(MACROS).module.diagnosis(diag))
-
-
-def _aiops_html(aiops: Mapping[str, Any]) -> str:
-    from .aiops_report import aiops_html
-
-    return aiops_html(aiops, _diagnosis_html)

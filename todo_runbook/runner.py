@@ -32,7 +32,6 @@ from .timing import Timer, iso_now
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = {step.name: step.notebook for step in registry.STEPS}  # step -> notebook, in runbook order
 CLUSTER_STEPS = registry.cluster_steps()
-TESTBED_BUILDS = {"helm", "kubectl"}  # `python -m testcluster build` puts these into $TODO_RUNBOOK_CACHE/bin
 KERNEL = "python3"
 
 
@@ -139,7 +138,7 @@ def run_notebook(step: str, store: EvidenceStore, params: dict[str, Any], say: S
 def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore, say: Say) -> StepOutcome:
     """Tools first (seconds), then the cluster (answers or not): bad setups fail before any build."""
     from . import capacity
-    from .providers import chosen, resolve, testbed
+    from .providers import prepare_while_building, resolve, tools_built_by
 
     timer = Timer().start()
     outcome = StepOutcome(step="preflight", status="ok")
@@ -148,25 +147,23 @@ def run_preflight(config: RunbookConfig, steps: list[str], store: EvidenceStore,
         pf = preflight(steps, config.provider)
         result["tools"] = pf.tools
         missing = {t.name for t in pf.missing_required}
-        # On a fresh machine the test bed's own build provides helm and kubectl: let it, then look again.
-        testbed_builds_them = bool(missing) and missing <= TESTBED_BUILDS and config.provider in ("auto", "testbed")
-        if not testbed_builds_them:
+        # On a fresh machine a provider may build helm and kubectl itself (the test bed does): let it, then look again.
+        provider_builds_them = bool(missing) and missing <= tools_built_by(config)
+        if not provider_builds_them:
             pf.raise_if_missing()
         if config.registry and {"load", "deploy"} & set(steps):  # before any build: the push would fail
             pushing = image_registry.parse(config.registry)
             result["registry"] = image_registry.check(pushing, image_registry.credentials(pushing))
             say(f"registry: {pushing.base} answers over TLS ({result['registry'].tls}), auth "
                 f"{result['registry'].auth}")
-        deferred = None
-        if CLUSTER_STEPS & set(steps) and not testbed.facts() and chosen(config) == "testbed":
-            deferred = testbed.compile_while_images_build(config, steps, say)
+        deferred = prepare_while_building(config, steps, say) if CLUSTER_STEPS & set(steps) else None
         if deferred:
             result["cluster_deferred"] = deferred  # helm and kubectl land in $TODO_RUNBOOK_CACHE/bin (on PATH)
         elif CLUSTER_STEPS & set(steps):
             target = resolve(config, say=say, need=lambda: capacity.peak_need(config))
             result["cluster"] = target
             say(f"cluster: {target.provider} (context {target.context}) — {target.reason}")
-            if testbed_builds_them:  # run() put $TODO_RUNBOOK_CACHE/bin on PATH before any of this
+            if provider_builds_them:  # run() put $TODO_RUNBOOK_CACHE/bin on PATH before any of this
                 pf = preflight(steps, target.provider)
                 result["tools"] = pf.tools
                 pf.raise_if_missing()

@@ -16,6 +16,7 @@ from .config import RunbookConfig
 from .evidence import EvidenceStore, open_run
 from .progress import TextProgress
 from .providers import ClusterTarget, resolve
+from .providers.testbed import COLD_BUILD_ESTIMATE
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Session:
 
         about = (f"finding the cluster (provider={self.config.provider}); starting one when it is not running "
                  f"(start_cluster={str(self.config.start_cluster).lower()}) can take minutes, and the offline "
-                 "test bed's first build about 25 min: it says so before it begins")
+                 f"test bed's first build {COLD_BUILD_ESTIMATE}: it says so before it begins")
         with self.progress("cluster", about=about) as say:
             target = resolve(self.config, say=say, need=lambda: capacity.peak_need(self.config))
         self.store.record("cluster", target)

@@ -1,8 +1,8 @@
 """Verify the deployment against the success criteria, measuring everything it claims.
 
-Order matters: pods and services first (cheap facts), then the user path (signup + chat turn),
-latency, the rolling update with a client looping, and last the pod kill. CPU/memory are sampled
-in the background across all of it.
+Order matters: pods and services first (cheap facts), HTTPS at the ingress, then the user path (signup + chat
+turn, the chat UI in a browser over that HTTPS), latency, the rolling update with a client looping, and last
+the pod kill. CPU/memory are sampled in the background across all of it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import browser, registry, shell
+from . import browser, registry, shell, startup_phases
 from .config import RunbookConfig
 from .diagnosis import Diagnosis, diagnose
 from .errors import StepFailedError, error_dict
@@ -227,6 +227,9 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
         progress("waiting for the release's pods to be Ready")
         pods = wait_pods_ready(kube, config)
         result.pods = [pod_report(p) for p in pods]
+        extra = startup_phases.observe(kube, ns, pods)
+        for pod in result.pods:
+            pod.phases = startup_phases.merged(pod.phases, extra.get(pod.name, {}))
         if not pods:
             raise StepFailedError(f"no pods of release '{config.release}' in namespace '{ns}'",
                                   "run the deploy step first (03-deploy) or check -p release / -p namespace")
@@ -250,6 +253,12 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
             result.http.append(client.check("frontend /healthz", client.front_base, "/healthz"))
         result.http += [client.check(f"backend {health}", client.api_base, health),
                         client.check(f"backend {ready}", client.api_base, ready)]
+        # HTTPS before the browser: the browser goes to the address this check used, trusting the CA it used
+        progress("checking https://" + config.ingress_host + " with the local CA (tls.py)")
+        https_base = https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url)
+        result.tls = check_release(kube, config, _selector(config), https_base,
+                                   client.api_base if client.access == "ingress" else target.ingress_url, health)
+        result.commands += result.tls.commands
         result.app_checks = app_checks_for(client)
         if result.app_checks.applicable:
             progress("signing up and sending a chat turn that adds a task")
@@ -259,18 +268,17 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
                 f"curl -s{host} -X POST {client.api_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
                 f"-H 'Content-Type: application/json' -d '{{\"message\": \"{result.chat.prompt}\"}}'",
                 "one chat turn"))
-            progress(f"the chat UI in headless Chromium at http://{config.ingress_host} through the ingress")
-            result.browser = browser.check_through_ingress(config.ingress_host, client.access, client.front_base,
-                                                           browser_dir, client.access_note)
+            goes = browser.ingress_target(client.front_base, https_base, result.tls.enabled, result.tls.ca_file,
+                                          result.tls.detail or result.tls.reason)
+            progress(f"the chat UI in headless Chromium at "
+                     f"{browser.page_url(config.ingress_host, goes.base or client.front_base)} through the ingress")
+            result.browser = browser.check_through_ingress(config.ingress_host, client.access, goes.base, browser_dir,
+                                                           client.access_note, ca_file=goes.ca_file,
+                                                           transport=goes.transport)
         else:
             progress(f"app checks: {result.app_checks.reason}")
         progress(f"timing {config.health_requests} GET {health}")
         result.latency = client.latency(health, config.health_requests)
-        progress("checking https://" + config.ingress_host + " with the local CA (tls.py)")
-        result.tls = check_release(kube, config, _selector(config),
-                                   https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url),
-                                   client.api_base if client.access == "ingress" else target.ingress_url, health)
-        result.commands += result.tls.commands
         if config.rolling_update:
             progress("rolling update (helm upgrade) while a client loops on /api/tasks")
             result.rolling = rolling_update(target, config, client)

@@ -8,7 +8,6 @@ ffmpeg and ffprobe come from Debian (scripts/apt-ensure.sh ffmpeg); the duration
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
 import subprocess
@@ -26,6 +25,8 @@ from matplotlib.figure import Figure
 from . import plots, shell
 from .config import REPO_ROOT, RunbookConfig
 from .evidence import cluster_of_run
+from .progress import Progress
+from .report_template import render_macro
 
 APT_ENSURE = REPO_ROOT / "scripts" / "apt-ensure.sh"
 INSTALL_FFMPEG = "scripts/apt-ensure.sh ffmpeg as root (Debian: apt-get install ffmpeg)"
@@ -302,7 +303,7 @@ def make_video(evidence: Mapping[str, Mapping[str, Any]], config: RunbookConfig,
     return result
 
 
-def make_for_run(store: Any, config: RunbookConfig, say: Callable[[str], None] = lambda _: None) -> VideoResult:
+def make_for_run(store: Any, config: RunbookConfig, say: Progress = lambda _: None) -> VideoResult:
     """The runner's hook after the last step: make the video and record it as evidence/video.json."""
     result = make_video(store.all(), config, store.run_dir)
     store.record("video", result, status="ok" if result.made else "failed",
@@ -313,13 +314,6 @@ def make_for_run(store: Any, config: RunbookConfig, say: Callable[[str], None] =
 
 
 def report_html(video: Mapping[str, Any]) -> str:
-    """The report's link to the video (a file next to report.html; the report itself stays one file)."""
-    if not video:
-        return ""
-    if not video.get("made"):
-        return (f"<h2>Demo video</h2><p class='fail'>not made: {html.escape(shell.mask(str(video.get('reason'))))}"
-                + (f"; install: {html.escape(str(video['install']))}" if video.get("install") else "") + "</p>")
-    return (f"<h2>Demo video</h2><p><a href='{video['path']}'>{video['path']}</a> — {video.get('seconds')} s, "
-            f"{video.get('frames')} frames ({video.get('codec')}, {video.get('pix_fmt')}, {video.get('width')}x"
-            f"{video.get('height')}) from {len(video.get('sources') or [])} frames of this run; preview: "
-            f"<a href='{video.get('preview')}'>{video.get('preview')}</a></p>")
+    """The report's link to the video (a file next to report.html; the report itself stays one file): the
+    template's `demo_video` macro, given the video evidence as recorded."""
+    return render_macro("demo_video", video)

@@ -31,6 +31,17 @@ import httpx
 BACKEND_DIR = Path(__file__).resolve().parents[2] / "apps" / "backend"
 JWT_SECRET = "test-secret-" + "x" * 40
 READY_TIMEOUT = 120.0  # the machine is shared with heavy builds; imports alone can take seconds
+# As the image runs it (dockerfiles/backend.Dockerfile): the h11 parser refuses a request whose header block
+# grows past this many bytes before the app sees it (httptools, uvicorn's default, has no such limit).
+H11_MAX_HEADER_BLOCK = 32768
+# Set to a built backend image: every live backend of the backend tests is that image under `docker run`.
+IMAGE_ENV = "TODO_RUNBOOK_BACKEND_IMAGE"
+IMAGE_LOG_ENV = "TODO_RUNBOOK_BACKEND_IMAGE_LOG"  # a file: one line per container started, for the outer test
+UVICORN_FLAGS = ["--http", "h11", "--h11-max-incomplete-event-size", str(H11_MAX_HEADER_BLOCK)]
+# Peers whose X-Forwarded-For uvicorn believes, as the chart sets it (tests/chart/test_rules.py checks they agree):
+# loopback and the private ranges where an ingress controller runs, so the client address is the rightmost
+# public one in X-Forwarded-For (tests send public test addresses, RFC 5737, from 127.0.0.1 as their proxy).
+FORWARDED_ALLOW_IPS = "127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 
 def wait_ready(get: Callable[[str], httpx.Response], timeout: float = READY_TIMEOUT) -> httpx.Response:
@@ -95,16 +106,41 @@ def start_backend(database_url: str, log_dir: Path, extra_env: dict[str, str] | 
         "JWT_SECRET": JWT_SECRET,
         "BCRYPT_ROUNDS": "4",
         "LOG_LEVEL": "INFO",
+        "FORWARDED_ALLOW_IPS": FORWARDED_ALLOW_IPS,
         **(extra_env or {}),
     }
     log_path = log_dir / f"backend-{port}.log"
+    image = os.environ.get(IMAGE_ENV, "")
+    if image:
+        keys = ["DATABASE_URL", "JWT_SECRET", "BCRYPT_ROUNDS", "LOG_LEVEL", "FORWARDED_ALLOW_IPS", *(extra_env or {})]
+        command, cwd = image_command(image, port, keys), None
+        if os.environ.get(IMAGE_LOG_ENV):
+            with open(os.environ[IMAGE_LOG_ENV], "a") as listed:
+                listed.write(f"{container_name(port)}\n")
+    else:
+        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+                   *UVICORN_FLAGS]
+        cwd = BACKEND_DIR
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=BACKEND_DIR,
+            command,
+            cwd=cwd,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             text=True,
         )
     return BackendProcess(port=port, process=process, log_path=log_path)
+
+
+def container_name(port: int) -> str:
+    return f"todo-backend-test-{port}"
+
+
+def image_command(image: str, port: int, keys: list[str]) -> list[str]:
+    """`docker run` of the built image as the chart runs it (read-only root, its own UID, its ENTRYPOINT with the
+    h11 flags), on the host network so it reaches the loopback PostgreSQL; `docker run` passes SIGTERM on."""
+    flags = [f"--env={key}" for key in keys]  # values from the process environment, never on the command line
+    return ["docker", "run", "--rm", "--network=host", "--read-only", "--tmpfs=/tmp",
+            f"--name={container_name(port)}", f"--env=UVICORN_PORT={port}", *flags, image,
+            "--host", "127.0.0.1"]

@@ -5,13 +5,15 @@ password policy at sign-up, login throttling with 429 + Retry-After, a header si
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+import httpx
 import psycopg
 import pytest
 from app.throttle import LoginThrottle
 from fastapi.testclient import TestClient
 
-from .conftest import make_settings, sign_up, wait_ready
+from .conftest import BackendProcess, make_settings, sign_up, wait_ready
 
 pytestmark = pytest.mark.postgres
 
@@ -78,6 +80,37 @@ def test_login_is_throttled_per_account_and_per_address(postgres_url: str) -> No
             client.post("/api/auth/login", json={"email": f"nobody{i}@example.com", "password": "whatever-pw"})
         address_blocked = client.post("/api/auth/login", json={"email": other.email, "password": other.password})
         assert address_blocked.status_code == 429, address_blocked.text
+
+
+def test_behind_a_proxy_the_limit_keys_on_each_client(
+    postgres_url: str, backend_factory: Callable[..., BackendProcess]
+) -> None:
+    """Through a proxy (here the test itself, on 127.0.0.1, which live.py trusts as the chart trusts the
+    ingress's networks), the per-address limit counts the address in X-Forwarded-For: one client's failed
+    logins do not lock out another client behind the same proxy, and a client cannot escape its own count
+    by writing a different address in front of the one the proxy appends."""
+    backend = backend_factory(postgres_url, {"LOGIN_FAILURES_PER_ADDRESS": "3", "LOGIN_FAILURES_PER_ACCOUNT": "100"})
+    wait_ready(backend.get)
+    guesser, bystander = "203.0.113.7", "198.51.100.9"  # documentation addresses (RFC 5737)
+    with httpx.Client(base_url=backend.base_url, timeout=60) as http:
+        user = sign_up(http)
+
+        def login(forwarded_for: str, email: str, password: str) -> httpx.Response:
+            body = {"email": email, "password": password}
+            return http.post("/api/auth/login", json=body, headers={"X-Forwarded-For": forwarded_for})
+
+        # Different accounts each time, so only the address count can trip.
+        failed = [login(guesser, f"nobody{i}@example.com", "wrong-password").status_code for i in range(3)]
+        assert failed == [401] * 3
+        blocked = login(guesser, user.email, user.password)
+        assert blocked.status_code == 429, blocked.text
+        assert 1 <= int(blocked.headers["retry-after"]) <= 300
+        assert login(bystander, user.email, user.password).status_code == 200
+        # The proxy appends the address it saw; whatever the client wrote before it is not believed.
+        forged = login(f"192.0.2.55, {guesser}", user.email, user.password)
+        assert forged.status_code == 429, forged.text
+        # Without the header the proxy itself is the client, and it has failed nothing.
+        assert http.post("/api/auth/login", json={"email": user.email, "password": user.password}).status_code == 200
 
 
 def test_throttle_window_passes() -> None:

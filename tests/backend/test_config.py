@@ -77,6 +77,17 @@ def test_invalid_settings_name_the_variable(env: dict[str, str], variable: str) 
     assert str(info.value).startswith(variable)
 
 
+def test_request_deadlines_from_environment() -> None:
+    base = {"DATABASE_URL": "postgresql://u:p@db/x", "JWT_SECRET": SECRET}
+    defaults = load_settings(base)
+    assert (defaults.request_timeout_seconds, defaults.chat_timeout_seconds) == (None, 120)  # None: the database bound
+    chosen = load_settings({**base, "REQUEST_TIMEOUT_SECONDS": "12", "CHAT_TIMEOUT_SECONDS": "60"})
+    assert (chosen.request_timeout_seconds, chosen.chat_timeout_seconds) == (12, 60)
+    for name in ("REQUEST_TIMEOUT_SECONDS", "CHAT_TIMEOUT_SECONDS"):
+        with pytest.raises(ConfigError, match=f"^{name} must be at least 1"):
+            load_settings({**base, name: "0"})
+
+
 def test_redact_url_hides_the_password() -> None:
     assert redact_url("postgresql+psycopg://user:hunter2@db:5432/todo") == "postgresql+psycopg://user:***@db:5432/todo"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from app.agent.intents import TaskRef, parse_intent, split_due_date
+from app.agent.intents import LIST_PAGE, TaskRef, parse_intent, split_due_date
 
 TODAY = dt.date(2026, 11, 26)  # a Thursday
 TOMORROW = TODAY + dt.timedelta(days=1)
@@ -48,6 +48,43 @@ def test_add(message: str, title: str, due: dt.date | None) -> None:
 def test_list(message: str, status: str) -> None:
     intent = parse_intent(message, TODAY)
     assert (intent.kind, intent.status) == ("list", status)
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "offset", "count"),
+    [
+        ("show tasks 101-200", "all", 100, 100),
+        ("Show tasks 101 - 200.", "all", 100, 100),
+        ("tasks 101 to 200", "all", 100, 100),
+        ("show pending tasks 201-300", "pending", 200, 100),
+        ("list completed tasks 1-5", "completed", 0, 5),
+        ("show tasks 200-101", "all", 100, 100),  # either order
+        ("show tasks 5-0", "all", 0, 5),  # never before the first
+        ("show tasks 1-500", "all", 0, LIST_PAGE),  # one reply shows at most a page
+        ("show my tasks from 201", "all", 200, LIST_PAGE),
+        ("show tasks starting at 301", "all", 300, LIST_PAGE),
+        ("page 2", "all", LIST_PAGE, LIST_PAGE),
+        ("show page 3", "all", 2 * LIST_PAGE, LIST_PAGE),
+        ("page 2 of my pending tasks", "pending", LIST_PAGE, LIST_PAGE),
+        ("completed tasks page 4", "completed", 3 * LIST_PAGE, LIST_PAGE),
+        ("what's on my list", "all", 0, LIST_PAGE),  # no page named: the first
+    ],
+)
+def test_a_page_of_the_list(message: str, status: str, offset: int, count: int) -> None:
+    intent = parse_intent(message, TODAY)
+    assert (intent.kind, intent.status, intent.offset, intent.count) == ("list", status, offset, count)
+
+
+@pytest.mark.parametrize(
+    "message", ["show more", "more", "More please", "next page", "next", "show me more", "show the rest", "more tasks"]
+)
+def test_show_more(message: str) -> None:
+    assert parse_intent(message, TODAY).kind == "more"
+
+
+def test_more_in_a_title_is_still_a_task_to_add() -> None:
+    intent = parse_intent("add more milk", TODAY)
+    assert (intent.kind, intent.title) == ("add", "more milk")
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,12 @@
 """A user with more than 500 tasks: REST pages and reports the true total, the MCP list_tasks tool
-reports the true total and pages, chat states the true number and finds tasks by name beyond the
-first 500."""
+reports the true total and pages, chat states the true number, finds tasks by name beyond the
+first 500 and pages through the list ('show more', 'page 7', 'show pending tasks 101-200').
+Conversations and their messages page the same way as tasks."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -96,8 +98,84 @@ def test_chat_states_the_true_total_and_finds_tasks_beyond_500(busy: tuple[httpx
     http, user = busy
     listed = http.post("/api/chat", json={"message": "what's on my list"}, headers=user.headers).json()
     assert f"You have {MANY} tasks" in listed["reply"]
-    assert f"showing the first 100 of {MANY}" in listed["reply"]
+    assert f"(showing 1-100 of {MANY}; say 'show more' or 'show tasks 101-200' for the next;" in listed["reply"]
     done = http.post("/api/chat", json={"message": "complete the orchids task"}, headers=user.headers).json()
     assert "Marked" in done["reply"] and "water the orchids" in done["reply"], done["reply"]
     last = http.get(f"/api/tasks?offset={MANY - 1}", headers=user.headers).json()
     assert (last[0]["title"], last[0]["completed"]) == ("water the orchids", True)
+
+
+def shown_titles(reply: str) -> list[str]:
+    return re.findall(r'^\[[ x]\] #\d+ "([^"]+)"', reply, re.M)
+
+
+def test_chat_pages_through_a_long_list(busy: tuple[httpx.Client, User]) -> None:
+    http, user = busy
+    conversation: dict[str, int] = {}
+
+    def chat(message: str) -> dict[str, Any]:
+        response = http.post("/api/chat", json={"message": message, **conversation}, headers=user.headers)
+        assert response.status_code == 200, response.text
+        conversation["conversation_id"] = response.json()["conversation_id"]
+        return response.json()
+
+    first = chat("what's on my list")
+    assert shown_titles(first["reply"]) == [f"chore number {n}" for n in range(1, 101)]
+    # 'show more' continues from the latest list reply of this conversation (stored in the database).
+    more = chat("show more")
+    assert shown_titles(more["reply"]) == [f"chore number {n}" for n in range(101, 201)]
+    assert f"(showing 101-200 of {MANY}; say 'show more' or 'show tasks 201-300'" in more["reply"]
+    assert more["tool_calls"][0]["arguments"] == {"status": "all", "limit": 100, "offset": 100}
+    last = chat("page 7")
+    assert shown_titles(last["reply"]) == [f"chore number {n}" for n in range(601, MANY)] + ["water the orchids"]
+    assert f"(showing 601-{MANY} of {MANY}: the end of the list)" in last["reply"]
+    assert "nothing more to show" in chat("show more")["reply"]
+    # A range of one status, then its next page; completed chores are those numbered by a multiple of 3.
+    pending_total = MANY - (MANY - 1) // 3
+    pending_numbers = [n for n in range(1, MANY) if n % 3]
+    pending = chat("show pending tasks 101-200")
+    assert f"You have {pending_total} pending tasks" in pending["reply"]
+    assert shown_titles(pending["reply"]) == [f"chore number {n}" for n in pending_numbers[100:200]]
+    after = chat("next page")
+    assert shown_titles(after["reply"]) == [f"chore number {n}" for n in pending_numbers[200:300]]
+    assert "say 'show more' or 'show pending tasks 301-400' for the next" in after["reply"]
+    beyond = chat("show tasks 900-1000")
+    assert shown_titles(beyond["reply"]) == [] and f"You have {MANY} tasks, fewer than 900" in beyond["reply"]
+
+
+def follow_pages(http: httpx.Client, url: str | None, headers: dict[str, str], total: int) -> list[dict[str, Any]]:
+    """Every item of a paged REST list, following Link rel="next"; each page states the same total."""
+    items: list[dict[str, Any]] = []
+    while url:
+        page = http.get(url, headers=headers)
+        assert page.status_code == 200, page.text
+        assert page.headers["x-total-count"] == str(total)
+        items.extend(page.json())
+        link = page.headers.get("link")
+        url = link.split(";")[0].strip("<>") if link else None
+    return items
+
+
+def test_rest_pages_conversations_and_messages(live_backend: BackendProcess, postgres_url: str) -> None:
+    with httpx.Client(base_url=live_backend.base_url, timeout=60) as http:
+        user = sign_up(http)
+        with psycopg.connect(postgres_url) as conn:
+            conn.execute(
+                "INSERT INTO conversations (user_id, title) SELECT %s, 'talk ' || g FROM generate_series(1, 120) g",
+                (user.id,),
+            )
+            (busiest,) = conn.execute("SELECT max(id) FROM conversations WHERE user_id = %s", (user.id,)).fetchone()
+            conn.execute(
+                "INSERT INTO messages (conversation_id, user_id, role, content) "
+                "SELECT %s, %s, 'user', 'message ' || g FROM generate_series(1, 130) g",
+                (busiest, user.id),
+            )
+        talks = follow_pages(http, "/api/conversations?limit=50", user.headers, 120)
+        assert [c["title"] for c in talks] == [f"talk {n}" for n in range(120, 0, -1)]  # newest first, as before
+        said = follow_pages(http, f"/api/conversations/{busiest}/messages?limit=40", user.headers, 130)
+        assert [m["content"] for m in said] == [f"message {n}" for n in range(1, 131)]
+        whole = http.get("/api/conversations", headers=user.headers)  # the default page holds up to 500, no Link
+        assert len(whole.json()) == 120 and "link" not in whole.headers
+        for bad in ("limit=0", "limit=501", "offset=-1"):
+            assert http.get(f"/api/conversations?{bad}", headers=user.headers).status_code == 422, bad
+            assert http.get(f"/api/conversations/{busiest}/messages?{bad}", headers=user.headers).status_code == 422

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from testcluster.components import KUBERNETES_VERSION  # the test bed's Kubernetes: one constant
+from testcluster.paths import cache_root as cache_dir  # one home for the cache root; the chart tests' name for it
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "todo-app"
@@ -33,10 +34,6 @@ PROFILES: dict[str, tuple[list[str], dict[str, SetValue]]] = {
     "dev": (["values-dev.yaml"], {}),
     "prod": (["values-prod.yaml"], {**PROD_TAGS, "secrets.existingSecret": "todo-app-credentials"}),
 }
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TODO_RUNBOOK_CACHE", Path.home() / ".cache" / "todo-runbook"))
 
 
 def go_binary() -> str | None:

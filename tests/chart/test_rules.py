@@ -552,3 +552,55 @@ def test_helm_test_hook_checks_backend_and_frontend_with_the_backend_image(helm:
     assert "http://todo-todo-app-frontend:3000/" in script
     assert pod["spec"]["restartPolicy"] == "Never"
     assert not helm.render_profile("default", sets={"tests.enabled": False}).of_kind("Pod")
+
+
+# --- backend hardening (issue 15) ---------------------------------------------------------------------------------
+
+
+def backend_setting(name: str) -> Any:
+    """A constant of the backend's config module (apps/backend/app/config.py, standard library only), loaded
+    from its file so the chart is checked against the number the app uses, not a copy typed in here."""
+    import importlib.util
+    import sys
+
+    path = CHART.parents[1] / "apps" / "backend" / "app" / "config.py"
+    spec = importlib.util.spec_from_file_location("todo_backend_config", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_readiness_probe_outlasts_the_ready_bound(helm: Helm, profile: str) -> None:
+    """/ready answers within READY_BOUND_SECONDS either way; a probe timeout at or below it would turn a sick
+    database's quick 503 into a probe timeout."""
+    bound = backend_setting("READY_BOUND_SECONDS")
+    probe = container(helm.render_profile(profile), "backend")["readinessProbe"]
+    assert probe["httpGet"]["path"] == "/ready"
+    assert probe["timeoutSeconds"] > bound, (
+        f"{profile}: readinessProbe.timeoutSeconds {probe['timeoutSeconds']} must exceed the {bound} s /ready bound"
+    )
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_backend_believes_forwarded_for_from_private_peers_only(helm: Helm, profile: str) -> None:
+    """The per-address login limit keys on the client the ingress saw, not on the ingress pod: uvicorn reads
+    FORWARDED_ALLOW_IPS from the backend ConfigMap. The live test (tests/backend/test_accounts.py) runs the
+    backend with the same value."""
+    import ipaddress
+
+    from tests.backend.live import FORWARDED_ALLOW_IPS
+
+    manifests = helm.render_profile(profile)
+    config_map = manifests.one("ConfigMap", "backend")
+    trusted = config_map["data"]["FORWARDED_ALLOW_IPS"]
+    assert trusted == FORWARDED_ALLOW_IPS, "the chart and tests/backend/live.py must trust the same peers"
+    networks = [ipaddress.ip_network(entry.strip()) for entry in trusted.split(",")]  # "*" would not parse
+    assert all(net.is_private or net.is_loopback for net in networks), networks
+    for pod_network in ("10.244.0.5", "172.17.0.3", "192.168.49.2"):  # kind/minikube pods, docker bridge, node
+        assert any(ipaddress.ip_address(pod_network) in net for net in networks), pod_network
+    assert not any(ipaddress.ip_address("203.0.113.7") in net for net in networks), "a public client is never trusted"
+    sources = [s["configMapRef"]["name"] for s in container(manifests, "backend")["envFrom"] if "configMapRef" in s]
+    assert config_map["metadata"]["name"] in sources

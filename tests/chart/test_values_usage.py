@@ -43,6 +43,7 @@ EVERYTHING_ON: dict[str, Any] = {
 # A different, valid value for keys whose type alone does not give one.
 MUTATIONS: dict[str, Any] = {
     "profile": "dev",
+    "backend.config.forwardedAllowIps": "10.1.0.0/16",
     "backend.image.tag": "abc1234",
     "frontend.image.tag": "abc1234",
     "postgresql.image.tag": "16-bookworm",

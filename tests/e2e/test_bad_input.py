@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
+
+from todo_runbook.registry import PASSWORD_ENV, USERNAME_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,6 +98,62 @@ def test_dead_cluster(tmp_path):
     assert [s["status"] for s in summary["steps"] if s["step"] == "deploy"] == ["skipped"]
     assert "does not answer" in report
     assert seconds < 60, f"a dead cluster should fail fast, took {seconds:.0f} s"
+
+
+def without_registry_credentials(tmp_path: Path) -> dict[str, str]:
+    """No credential variables, and a Docker config of the test's own with no login (not this machine's)."""
+    env = {k: v for k, v in os.environ.items() if k not in (USERNAME_ENV, PASSWORD_ENV)}
+    docker_config = tmp_path / "docker-config"
+    docker_config.mkdir()
+    (docker_config / "config.json").write_text(json.dumps({"auths": {}}))
+    env["DOCKER_CONFIG"] = str(docker_config)
+    return env
+
+
+def registry_preflight_failure(tmp_path: Path, proc, summary, report: str, steps: list[str]) -> dict[str, str]:
+    """A run stopped by preflight's registry check: exit 2, no cluster asked, none of `steps` ran. Returns the
+    error, for the caller to check what it says about the registry."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    step = failed_step(summary)
+    assert step["step"] == "preflight", step
+    evidence = tmp_path / "outputs" / "bad" / "evidence"
+    preflight = json.loads((evidence / "preflight.json").read_text())
+    assert preflight["status"] == "failed" and preflight["error"] == step["error"]
+    # The registry is checked before the cluster: the (dead) cluster was never asked, nothing was sized for it.
+    assert preflight["result"]["cluster"] is None and "capacity" not in preflight["result"], preflight["result"]
+    for name in steps:
+        assert [s["status"] for s in summary["steps"] if s["step"] == name] == ["skipped"], summary["steps"]
+        recorded = json.loads((evidence / f"{name}.json").read_text()) if (evidence / f"{name}.json").exists() else {}
+        assert recorded.get("status") != "ok", (name, recorded)
+    assert str(escape(step["error"]["problem"])) in report  # as the report's template prints it
+    return dict(step["error"])
+
+
+def _registry_nobody_answers(tmp_path: Path, steps: str):
+    port = _closed_port()
+    return port, run_cli(tmp_path, "--steps", steps, "-p", "provider=context",
+                         "-p", f"kubeconfig={dead_kubeconfig(tmp_path)}", "-p", f"registry=127.0.0.1:{port}/todo",
+                         env=without_registry_credentials(tmp_path))
+
+
+def test_a_registry_that_does_not_answer_stops_the_run_at_preflight(tmp_path):
+    """Needs helm and kubectl on PATH (as test_dead_cluster), no engine and no cluster: the kubeconfig's cluster
+    is dead too, so an error naming the registry proves the registry is checked first."""
+    port, (proc, summary, report, seconds) = _registry_nobody_answers(tmp_path, "deploy")
+    error = registry_preflight_failure(tmp_path, proc, summary, report, ["deploy"])
+    assert f"registry 127.0.0.1:{port} does not answer at 127.0.0.1:{port}" in error["problem"]
+    assert "'dead'" not in error["problem"]
+    assert "registry=HOST[:PORT]/PREFIX" in error["remedy"] and "testcluster registry up" in error["remedy"]
+    assert seconds < 60, f"an unanswering registry should fail fast, took {seconds:.0f} s"
+
+
+@pytest.mark.docker
+def test_nothing_is_built_loaded_or_deployed_when_the_registry_does_not_answer(tmp_path, docker_client):
+    """The build and load steps' preflight asks the Docker engine (docker_client makes sure one answers)."""
+    port, (proc, summary, report, _) = _registry_nobody_answers(tmp_path, "build,load,deploy")
+    error = registry_preflight_failure(tmp_path, proc, summary, report, ["build", "load", "deploy"])
+    assert f"registry 127.0.0.1:{port} does not answer" in error["problem"]
+    assert not (tmp_path / "outputs" / "bad" / "01-build.ipynb").exists()  # the build notebook never ran
 
 
 def test_missing_helm(tmp_path):

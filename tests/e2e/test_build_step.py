@@ -36,6 +36,7 @@ def test_build_only_run_measures_both_images(docker_client, syft_cli, tmp_path):
         attrs = client.images.get(image["ref"]).attrs  # the tag the evidence names really exists
         assert round(attrs["Size"] / 1e6, 1) == image["size_mb"]
         assert image["user"].startswith("10001")
+        assert_base_choice_recorded(image)
     # An SPDX document per image, listing what each image really holds (the backend's Python packages,
     # the frontend's npm ones), and the report shows the summary.
     sboms = {i["component"]: i for i in build["sbom"]["images"]}
@@ -48,3 +49,19 @@ def test_build_only_run_measures_both_images(docker_client, syft_cli, tmp_path):
     assert "Software bill of materials" in (run_dir / "report.html").read_text()
     assert (run_dir / "01-build.ipynb").exists() and (run_dir / "01-build.html").exists()
     assert str(run_dir / "report.html") in proc.stdout
+
+
+def assert_base_choice_recorded(image: dict) -> None:
+    """The evidence names the base each image was built on, where it came from, and why (bases=auto)."""
+    choice = image["base_choice"]
+    expected = {"backend": ("python", "python:3.11-slim"), "frontend": ("node", "node:22-bookworm-slim")}
+    assert (choice["name"], choice["official"]) == expected[image["component"]], choice
+    assert choice["source"] in ("local", "pulled", "offline-local", "offline-built"), choice
+    assert choice["image"] in image["base_images"].values() and image["base_source"] == choice["source"], image
+    assert choice["reason"].strip(), choice
+    if choice["source"] in ("local", "pulled"):
+        assert choice["image"] == choice["official"], choice
+        assert (choice["pull_seconds"] is not None) == (choice["source"] == "pulled"), choice
+    else:  # the official base could not be pulled: the pull error is the reason
+        assert choice["image"].startswith("todo-runbook/base-"), choice
+        assert choice["reason"].startswith(f"pulling {choice['official']} failed after "), choice

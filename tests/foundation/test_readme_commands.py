@@ -2,11 +2,13 @@
 test that covers its parts.
 
 - `make TARGET [VAR=...]`: the target exists, `make -n` accepts the whole line, and every runbook parameter in
-  `PARAMS="..."` is a real parameter whose value passes the runbook's own validation.
+  `PARAMS="..."` (also shown alone) is a real parameter whose value passes the runbook's own validation.
 - parameter lists (`provider=kind kind_cluster=<name>`): real parameters, valid values (placeholders aside).
 - `python -m testcluster ...` / `python -m todo_runbook ...`: their own argument parsers accept the line.
-- the other tools' commands (minikube, kind, helm, docker, go, syft, kubectl): listed in NOT_RUNNABLE_HERE;
-  a README command that is in neither group fails the test, so a new one cannot go unchecked.
+- `pytest FILE...`: pytest collects those files; `bash FILE`: the script exists and bash parses it.
+- the other tools' commands (minikube, kind, helm, docker, go, syft, kubectl, curl, conda, jupyter, scripts/):
+  listed in NOT_RUNNABLE_HERE; a README command that is in neither group fails the test, so a new one cannot go
+  unchecked. Inline code that wraps a line in the README counts, with its whitespace made single spaces.
 """
 
 from __future__ import annotations
@@ -57,12 +59,25 @@ NOT_RUNNABLE_HERE = {
                                 "tests/e2e runs the load step on the test bed",
     "helm upgrade --wait": "verify's rolling update; tests/e2e runs it on the test bed",
     "kubectl get pods -w": "watches until stopped: how the README's Pending pod during a rollout was seen",
+    "minikube delete -p minikube && minikube start -p minikube --cpus=3 --memory=4096mb":
+        "recreates the user's profile: the capacity check's remedy for minikube (minikube.grow_hint); both command "
+        "lines go through the real minikube parser in tests/providers/test_cli_flags.py",
+    "curl --cacert ~/.cache/todo-runbook/tls/ca.crt --resolve todo.local:18443:127.0.0.1 https://todo.local:18443/":
+        "needs the test bed's ingress and a run's CA; verify's HTTPS check makes the same verified handshake "
+        "(https_verified in tests/e2e/test_runbook_testbed.py)",
+    "conda env create -f environment.yml": "no conda here; tests/foundation/test_environment_sync.py keeps "
+                                           "environment.yml in step with pyproject.toml",
+    "jupyter lab notebooks/": "serves until stopped, as `make lab` does; tests/foundation/test_make_lab.py and "
+                              "tests/lab start it",
+    "pytest -s": "a pytest flag the README names (show a fixture's output), not a command of its own",
+    "scripts/apt-ensure.sh ffmpeg": "installs Debian packages as root; the video tests run after it",
 }
 
 
 def snippets() -> list[str]:
-    """Inline `code` and the lines of fenced shell blocks (comments and blank lines aside)."""
-    found = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", README)
+    """Inline `code` (also when it wraps a line: whitespace made single spaces) and the lines of fenced shell blocks
+    (comments and blank lines aside)."""
+    found = [" ".join(code.split()) for code in re.findall(r"(?<!`)`([^`]+)`(?!`)", README)]
     for block in re.findall(r"```(?:bash|sh)\n(.+?)\n```", README, re.S):
         found += [line.strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
     return found
@@ -83,8 +98,28 @@ def parameter_lists() -> list[str]:
 
 
 def tool_commands() -> list[str]:
-    tools = ("minikube ", "kind ", "kubectl ", "helm ", "docker ", "go ", "syft ", "/usr/bin/time", ".venv/bin/")
+    tools = ("minikube ", "kind ", "kubectl ", "helm ", "docker ", "go ", "syft ", "/usr/bin/time", ".venv/bin/",
+             "curl ", "conda ", "jupyter ", "scripts/", "pytest -")
     return sorted({t for t in snippets() if t.startswith(tools) or t == "minikube" or t.endswith(".sh")})
+
+
+def standalone_params() -> list[str]:
+    """`PARAMS="..."` shown on its own (to pass to a make target)."""
+    return sorted({m.group(1) for t in snippets() if (m := re.fullmatch(r'PARAMS="([^"]*)"', t))})
+
+
+def python_module_commands() -> list[str]:
+    """`python -m testcluster|todo_runbook ...`; `[--flag]` (optional, as usage lines write it) taken as given."""
+    modules = re.compile(r"python -m (testcluster|todo_runbook)\b")
+    return sorted({t for t in snippets() if modules.match(t) and not PLACEHOLDER.search(t)})
+
+
+def pytest_commands() -> list[str]:
+    return sorted({t for t in snippets() if re.fullmatch(r"pytest( \S+\.py)+", t)})
+
+
+def bash_commands() -> list[str]:
+    return sorted({t for t in snippets() if re.fullmatch(r"bash \S+", t)})
 
 
 def check_parameters(assignments: list[str]) -> None:
@@ -138,6 +173,39 @@ def test_the_testcluster_commands_parse(argv: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "testcluster", *argv], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command", python_module_commands())
+def test_each_python_module_command_parses(command: str) -> None:
+    # --help: the module's parser reads every argument of the line, then prints its usage instead of running
+    argv = shlex.split(command.replace("[", "").replace("]", ""))[1:]
+    result = subprocess.run([sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "usage:" in result.stdout, f"{command}: {result.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("params", standalone_params())
+def test_each_params_value_is_valid(params: str) -> None:
+    check_parameters(params.split())
+
+
+@pytest.mark.parametrize("command", pytest_commands())
+def test_each_pytest_command_collects(command: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             *shlex.split(command)[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and " collected" in result.stdout, f"{command}: {result.stdout[-2000:]}"
+
+
+@pytest.mark.parametrize("command", bash_commands())
+def test_each_bash_script_exists_and_parses(command: str) -> None:
+    script = ROOT / command.split()[1]
+    assert script.is_file(), f"README runs `{command}`, but {script} does not exist"
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
+
+
+def test_the_wider_extractor_finds_wrapped_and_new_kinds_of_commands() -> None:
+    assert python_module_commands() and pytest_commands() and bash_commands()
+    assert any(" --real-nodes 2" in c for c in python_module_commands())
 
 
 @pytest.mark.parametrize("command", tool_commands())

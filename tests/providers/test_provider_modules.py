@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 from pathlib import Path
 
 import pytest
 
-from todo_runbook import capacity, providers
+from todo_runbook import capacity, preflight, providers
 from todo_runbook.config import PROVIDERS, RunbookConfig
 from todo_runbook.errors import ClusterUnreachableError, ConfigError
 from todo_runbook.providers import context, kind, minikube
@@ -21,13 +22,40 @@ def recorded(name: str) -> dict[str, object]:
     return data
 
 
-def test_every_registered_provider_is_a_choice_and_implements_the_protocol() -> None:
-    assert set(PROVIDERS) == {"auto", *providers.REGISTRY}
+def protocol_members() -> set[str]:
+    """The Provider protocol's attributes and methods, read from the class (a new member is checked too)."""
+    methods = {n for n, v in vars(providers.Provider).items() if callable(v) and not n.startswith("_")}
+    return set(providers.Provider.__annotations__) | methods
+
+
+def test_every_provider_module_is_registered_and_a_choice() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(providers.__path__)} - {"base"}
+    assert modules == set(providers.REGISTRY), "each module in todo_runbook/providers/ is one provider"
+    choices = ("auto", *providers.REGISTRY)
+    assert choices == PROVIDERS  # in the registry's order: the order the parameter's help and errors show
+
+
+def test_every_registered_provider_implements_the_protocol() -> None:
+    members = protocol_members()
+    assert {"resolve", "build_engine", "prepare_while_building", "builds_own_tools", "tool_versions"} <= members
     for name, provider in providers.REGISTRY.items():
         assert provider.name == name
-        for attr in ("available", "owns_context", "resolve", "load_image", "remove_image", "stop_argv",
-                     "docker_env", "grow_hint", "tools", "install_hint"):
-            assert hasattr(provider, attr), (name, attr)
+        missing = {m for m in members if not hasattr(provider, m)}
+        assert not missing, f"provider {name} lacks {sorted(missing)}"
+        assert set(provider.tool_versions) == set(provider.tools), name  # preflight reads every CLI's version
+        assert all(argv[0] == tool for tool, argv in provider.tool_versions.items()), name
+        assert all(provider.install_hint for _ in provider.tools), f"{name} needs a CLI but gives no install hint"
+        assert isinstance(provider.builds_own_tools, frozenset) and provider.ingress_hint and provider.metrics_hint
+    assert [n for n, p in providers.REGISTRY.items() if p.claims_any_context] == ["context"]
+
+
+def test_preflight_probes_and_hints_every_provider_cli() -> None:
+    for provider in providers.REGISTRY.values():
+        for tool in provider.tools:
+            assert preflight.VERSION_COMMANDS[tool] == provider.tool_versions[tool]
+            assert preflight.TOOL_HINTS[tool] == provider.install_hint
+            assert preflight.required_tools(["load"], provider.name) >= {tool}
+    assert preflight.TOOL_HINTS["minikube"].startswith("https://minikube.sigs.k8s.io/")
 
 
 def test_unknown_provider_names_the_choices() -> None:
@@ -79,7 +107,8 @@ def test_minikube_size_covers_the_release_and_minikube_itself() -> None:
     cpus, mem_mib = minikube.size_for(1600, 2 * 2**30)
     assert cpus == 3 and mem_mib == 4096
     assert minikube.size_for(0, 0) == (2, 2048)
-    assert "--cpus 3" in minikube.grow_hint(RunbookConfig(minikube_profile="p"), 1600, 2 * 2**30)
+    hint = minikube.grow_hint(RunbookConfig(minikube_profile="p"), 1600, 2 * 2**30)
+    assert "`minikube delete -p p && minikube start -p p --cpus=3 --memory=4096mb`" in hint
 
 
 def test_kind_get_clusters_recorded_from_the_real_cli() -> None:

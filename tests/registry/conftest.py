@@ -4,6 +4,7 @@ plain HTTP. A tiny image built FROM scratch is what they push (seconds, no base 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import secrets
@@ -62,6 +63,14 @@ def plain_registry(registry_paths: Paths) -> Iterator[tc_registry.RegistryInfo]:
 
 def registry_credentials(info: tc_registry.RegistryInfo) -> dict[str, str]:
     return dict(json.loads(Path(info.credentials_file).read_text()))
+
+
+def docker_login(folder: Path, auths: dict[str, tuple[str, str]]) -> None:
+    """Write into `folder` the config.json `docker login HOST` writes (auths.HOST.auth = base64 of user:password);
+    point DOCKER_CONFIG at `folder` to use it. An empty `auths` still shadows ~/.docker/config.json."""
+    entries = {host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+               for host, (user, password) in auths.items()}
+    (folder / "config.json").write_text(json.dumps({"auths": entries}))
 
 
 def build_scratch_image(client: Any, tag: str, files: dict[str, bytes], base: str = "scratch") -> Any:

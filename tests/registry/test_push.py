@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from testcluster import registry as tc_registry
+from tests.e2e.test_bad_input import dead_kubeconfig, registry_preflight_failure, run_cli, without_registry_credentials
 from todo_runbook import registry, registry_push
 from todo_runbook.config import RunbookConfig
 from todo_runbook.errors import ConfigError
 
-from .conftest import build_scratch_image, free_port, registry_credentials, remove_image_tags
+from .conftest import build_scratch_image, docker_login, free_port, registry_credentials, remove_image_tags
 
 pytestmark = [pytest.mark.docker]
 
@@ -79,6 +80,22 @@ def test_push_with_credentials_to_a_registry_with_basic_auth(docker_client: Any,
     assert registry_push.remote_digest(target, outcome.image, creds) == outcome.digest
 
 
+def test_credentials_from_the_docker_config_are_taken_by_a_registry_with_basic_auth(monkeypatch, tmp_path,
+                                                                                   auth_registry):
+    """No credential variables: the `docker login` entry for the registry in $DOCKER_CONFIG/config.json is used."""
+    found = registry_credentials(auth_registry)
+    docker_login(tmp_path, {auth_registry.address: (found["username"], found["password"])})
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.delenv(registry.USERNAME_ENV, raising=False)
+    monkeypatch.delenv(registry.PASSWORD_ENV, raising=False)
+    target = at(auth_registry)
+    creds = registry.credentials(target)
+    assert creds is not None and creds.source == "docker config"
+    assert (creds.username, creds.password) == (found["username"], found["password"])
+    checked = registry.check(target, creds)
+    assert checked.auth == "basic" and checked.credentials_from == "docker config"
+
+
 def test_refused_credentials_are_a_clear_error(auth_registry):
     with pytest.raises(registry.RegistryError) as caught:
         registry.check(at(auth_registry), creds_of(auth_registry, password="not-the-password"))
@@ -105,6 +122,19 @@ def test_plain_http_where_tls_is_expected_is_a_clear_error(plain_registry):
         registry.check(at(plain_registry), None)
     assert f"registry {plain_registry.address} speaks plain HTTP" in caught.value.problem
     assert "TLS" in caught.value.remedy
+
+
+def test_the_runbook_stops_at_preflight_before_a_plain_http_registry(tmp_path, docker_client, plain_registry):
+    """The CLI run, not only registry.check: exit 2, the error names the registry and the fix, nothing built,
+    loaded or deployed (the kubeconfig's cluster is dead too: the registry is checked before it)."""
+    steps = ["build", "load", "deploy"]
+    proc, summary, report, _ = run_cli(tmp_path, "--steps", ",".join(steps), "-p", "provider=context",
+                                       "-p", f"kubeconfig={dead_kubeconfig(tmp_path)}",
+                                       "-p", f"registry={plain_registry.address}/todo",
+                                       env=without_registry_credentials(tmp_path))
+    error = registry_preflight_failure(tmp_path, proc, summary, report, steps)
+    assert f"registry {plain_registry.address} speaks plain HTTP" in error["problem"]
+    assert "serve the registry with TLS" in error["remedy"]
 
 
 def test_a_registry_that_does_not_answer_is_a_clear_error():

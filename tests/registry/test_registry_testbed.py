@@ -2,7 +2,8 @@
 with basic auth (TLS from the test bed's registry CA), deploys 2 + 2 replicas, and each node's kubelet pulls:
 the replicas spread over both nodes (the chart's soft anti-affinity), the pods' image IDs are the pushed digests,
 each node's containerd holds the images as pulled (never imported), the PodDisruptionBudget refuses the eviction
-that would leave no backend, and the password is nowhere in the run folder. Run under the test bed lock:
+that would leave no backend, the budgets and the anti-affinity deployed are the prod profile's, and the
+password is nowhere in the run folder. Run under the test bed lock:
 `flock /tmp/todo-testbed.lock pytest tests/registry -m node`."""
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from testcluster import controlplane
 from testcluster import node as tc_node
 from testcluster import registry as tc_registry
 from testcluster.images import DOCKER_ID_LABEL
 from testcluster.paths import Paths
+from tests.chart.chart_tools import CHART, PROFILES
 from todo_runbook import registry
 
 from .conftest import free_port, registry_credentials
@@ -71,6 +74,8 @@ def registry_run(testbed: Any, two_nodes, testbed_registry, tmp_path_factory) ->
     creds = registry_credentials(testbed_registry)
     env = {**testbed.env(), "KUBECONFIG": testbed.kubeconfig, registry.USERNAME_ENV: creds["username"],
            registry.PASSWORD_ENV: creds["password"]}
+    # No rolling update and no pod kill (SWITCHED_OFF): either reschedules pods, and with a soft anti-affinity the
+    # new ones may share a node, which would hide the deployed spread the checks below look at.
     proc = _runbook(env, outputs, "build,load,deploy,verify", "-p", f"registry={testbed_registry.address}/todo",
                     "-p", "backend_replicas=2", "-p", "frontend_replicas=2", "-p", "health_requests=20",
                     "-p", "rolling_update=false", "-p", "kill_pod=false")
@@ -78,6 +83,9 @@ def registry_run(testbed: Any, two_nodes, testbed_registry, tmp_path_factory) ->
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
     # Between verify and teardown, while the release runs on both nodes.
     placement = _placement(testbed)
+    listed = testbed.run("kubectl", ["-n", NAMESPACE, "get", "poddisruptionbudgets,deployments", "-o", "json"],
+                         check=False)
+    deployed = json.loads(listed.stdout)["items"] if listed.returncode == 0 else listed.stderr
     eviction = _evict_two_backends(testbed)
     teardown = _runbook(env, outputs, "teardown")
     _untag_pushed(testbed_registry.address)
@@ -87,7 +95,7 @@ def registry_run(testbed: Any, two_nodes, testbed_registry, tmp_path_factory) ->
 
     return {"proc": proc, "summary": summary, "teardown": teardown, "run_dir": run_dir, "evidence": evidence,
             "password": creds["password"], "registry": testbed_registry, "testbed": testbed,
-            "placement": placement, "eviction": eviction, "workers": two_nodes["workers"]}
+            "placement": placement, "eviction": eviction, "workers": two_nodes["workers"], "deployed": deployed}
 
 
 def _core(testbed: Any) -> Any:
@@ -168,6 +176,73 @@ def test_the_pods_run_the_pushed_digests(registry_run):
     summary = registry_run["summary"]  # the build..verify run's (the teardown run writes its own)
     criterion = next(c for c in summary["criteria"] if c["key"] == "pods_run_pushed_digests")
     assert criterion["status"] == "pass"
+
+
+# The verify criteria the run's rolling_update=false and kill_pod=false turn off (-> the evidence that says so):
+# they are "not measured", which counts as missed, so this run exits 1, never 0.
+SWITCHED_OFF = {"rolling_failed_requests": ("rolling", "rolling_update=false"),
+                "recovery_s": ("recovery", "kill_pod=false"), "data_kept": ("recovery", "kill_pod=false")}
+# What may not apply on the test bed: no vulnerability database; syft not built yet (each with its reason).
+MAY_NOT_APPLY = {"critical_vulnerabilities", "sbom_generated"}
+
+
+def test_every_criterion_the_run_measures_passes(registry_run):
+    """The acceptance run (make runbook PARAMS="registry=...") minus the two switches: every step ok, every
+    criterion of build..verify passes, and only the switched-off ones are unmet."""
+    summary, proc = registry_run["summary"], registry_run["proc"]
+    assert [s["status"] for s in summary["steps"]] == ["ok"] * 5, (summary.get("steps"), proc.stderr[-3000:])
+    criteria = {c["key"]: c for c in summary["criteria"]}
+    failed = {k: (c["measured"], c["threshold"], c["reason"]) for k, c in criteria.items() if c["status"] == "fail"}
+    assert not failed, failed
+    unmet = {k: c["reason"] for k, c in criteria.items() if c["status"] == "not measured"}
+    assert set(unmet) == set(SWITCHED_OFF), unmet
+    verify = registry_run["evidence"]("verify")["result"]
+    for key, (part, switch) in SWITCHED_OFF.items():
+        assert verify[part]["skipped"] and verify[part]["detail"] == switch, (key, verify[part])
+    not_applicable = {k: c["reason"] for k, c in criteria.items() if c["status"] == "not applicable"}
+    assert set(not_applicable) <= MAY_NOT_APPLY, not_applicable
+    assert all(not_applicable.values()), not_applicable  # each says why
+    later_steps = {k for k, c in criteria.items() if c["step"] in ("aiops", "teardown")}
+    assert {k for k, c in criteria.items() if c["status"] == "not in this run"} == later_steps
+    passed = set(criteria) - set(SWITCHED_OFF) - set(not_applicable) - later_steps
+    assert all(criteria[k]["status"] == "pass" for k in passed) and "pods_run_pushed_digests" in passed
+    assert proc.returncode == summary["exit_code"] == 1 and summary["status"] == "criteria missed"
+
+
+def _spread_rules(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per component: its PodDisruptionBudget (maxUnavailable, selector) and its Deployment's pod anti-affinity
+    terms, as the scheduler and the eviction API read them (fields the API server may add are left out)."""
+    rules: dict[str, Any] = {}
+    for obj in objects:
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        if obj["kind"] == "PodDisruptionBudget":
+            rules[f"{component} budget"] = (obj["spec"]["maxUnavailable"], obj["spec"]["selector"]["matchLabels"])
+        elif obj["kind"] == "Deployment":
+            anti = (obj["spec"]["template"]["spec"].get("affinity") or {}).get("podAntiAffinity") or {}
+            rules[f"{component} anti-affinity"] = (
+                [(t["weight"], t["podAffinityTerm"]["topologyKey"], t["podAffinityTerm"]["labelSelector"])
+                 for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])],
+                [(t["topologyKey"], t["labelSelector"])
+                 for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])])
+    return rules
+
+
+def test_the_budgets_and_anti_affinity_deployed_are_the_prod_profiles(registry_run):
+    """The prod profile is not deployed here (it has no in-cluster database: it needs an external PostgreSQL
+    and a credentials Secret). Its PodDisruptionBudgets and anti-affinity, rendered for this release, are
+    exactly the rules the two nodes ran with: this module's spread and eviction checks exercise prod's rules
+    (with prod's 3 backend replicas instead of 2)."""
+    deployed = registry_run["deployed"]
+    assert isinstance(deployed, list), f"kubectl get poddisruptionbudgets,deployments failed: {deployed}"
+    release = registry_run["evidence"]("deploy")["result"]["release"]
+    files, sets = PROFILES["prod"]
+    args = ["template", release, str(CHART), "-n", NAMESPACE, *[a for f in files for a in ("-f", str(CHART / f))],
+            *[a for key, value in sets.items() for a in ("--set-string", f"{key}={value}")]]
+    rendered = [doc for doc in yaml.safe_load_all(registry_run["testbed"].run("helm", args).stdout) if doc]
+    prod = _spread_rules([doc for doc in rendered if doc["kind"] in ("PodDisruptionBudget", "Deployment")])
+    assert set(prod) == {"backend budget", "frontend budget", "backend anti-affinity", "frontend anti-affinity"}
+    assert prod["backend budget"][0] == 1 and prod["backend anti-affinity"][0][0][:2] == (100, "kubernetes.io/hostname")
+    assert _spread_rules(deployed) == prod
 
 
 def test_the_second_node_joined_and_the_replicas_spread_over_both(registry_run):

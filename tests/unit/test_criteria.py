@@ -82,7 +82,20 @@ def test_a_port_forward_does_not_pass_the_ingress_criterion():
     verify["access"], verify["access_note"] = "port-forward", "no IngressClass in the cluster -> kubectl port-forward"
     crit = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(verify)), ALL))
     assert crit["ingress_reachable"].status == FAIL and crit["ingress_reachable"].measured is False
-    assert crit["health_p95_ms"].status == PASS  # the latency is still measured, and labelled by access
+    health = crit["health_p95_ms"]
+    assert health.status == PASS  # the latency is still measured, and says how the app was reached
+    assert health.how == ("timed HTTP GETs through a kubectl port-forward, not the ingress "
+                          "(no IngressClass in the cluster -> kubectl port-forward)")
+
+
+def test_the_health_latency_says_it_went_through_the_ingress_with_the_host_header():
+    health = by_key(evaluate(RunbookConfig(), full_evidence(), ALL))["health_p95_ms"]
+    assert health.how == ("timed HTTP GETs through the ingress with the Host header "
+                          "(GET http://127.0.0.1:30080/api/health -> 200)")
+    unreached = samples.verify()
+    unreached["access"], unreached["latency"] = "", None  # verify stopped before it connected
+    health = by_key(evaluate(RunbookConfig(), full_evidence(verify=ok(unreached)), ALL))["health_p95_ms"]
+    assert health.status == NOT_MEASURED and health.how == "timed HTTP GETs"
 
 
 def test_app_checks_of_another_app_are_not_applicable_with_the_reason():

@@ -10,6 +10,11 @@ import nbformat
 import papermill as pm
 import pytest
 
+from todo_runbook.config import unknown_parameter
+from todo_runbook.errors import ClusterUnreachableError, ConfigError, RunbookError
+from todo_runbook.notebook_errors import WHERE, in_notebook_words, short_message
+from todo_runbook.providers.base import unreachable
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -33,7 +38,9 @@ def test_a_known_problem_is_a_short_message(tmp_path: Path) -> None:
                       f"s = session.start('load', params={{'helth_requests': 3, 'outputs_dir': '{tmp_path}'}})")
     text = "\n".join(lines)
     assert "bad parameter: unknown parameter 'helth_requests'" in text and "health_requests" in text
-    assert "what to do:" in text
+    # the remedy says where to change it in the notebook, not which command to type
+    assert "what to do: use one of the valid parameters:" in text and "parameters cell" in text
+    assert "todo-runbook params" not in text and "-p " not in text
     assert "Traceback" not in text and "File " not in text and "session.py" not in text
     assert len(lines) <= 4
 
@@ -71,3 +78,40 @@ def test_no_cluster_shows_the_auto_detection_reasons_and_a_notebook_remedy(tmp_p
                       f"'outputs_dir': '{tmp_path}'}})", "s.cluster()")
     headless = "\n".join(lines)
     assert "because: start_cluster is false" in headless and "what to do: start it with `make cluster-up`" in headless
+
+
+def remedy_shown(error: RunbookError, interactive: bool = True) -> str:
+    return ANSI.sub("", short_message(error, interactive)[-1]).removeprefix("what to do: ")
+
+
+def test_command_line_parameters_become_the_parameters_cell_in_a_notebook() -> None:
+    # the raise sites' own remedies: two parameters side by side name the parameters cell once
+    shown = remedy_shown(unreachable("/k", "dev", "https://127.0.0.1:6443", "refused"))
+    assert re.search(rf"or choose another with `provider = [a-z|]+`, `kube_context = 'NAME'` {re.escape(WHERE)}$",
+                     shown), shown
+    assert "-p " not in shown and "`kubectl --kubeconfig /k --context dev cluster-info`" in shown
+    typo = remedy_shown(unknown_parameter("provder", {"provider", "profile"}))
+    assert typo == "use one of the valid parameters: profile, provider (see the parameter table under this " \
+                   "notebook's parameters cell)"
+    # values as the cell would write them, the sentence's punctuation kept outside, bare names, make's PARAMS
+    assert remedy_shown(ConfigError("x", "set -p aiops_model=NAME, or -p aiops_llm_provider=offline.")) == (
+        f"set `aiops_model = 'NAME'` {WHERE}, or `aiops_llm_provider = 'offline'`.")
+    assert remedy_shown(ConfigError("x", "pass `-p kill_pod=false -p deploy_timeout_s=600 -p values_files=a,b`")) \
+        == f"pass `kill_pod = False`, `deploy_timeout_s = 600`, `values_files = ['a', 'b']` {WHERE}"
+    assert remedy_shown(ConfigError("x", "check -p release / -p namespace")) == f"check `release` {WHERE} / `namespace`"
+    assert remedy_shown(ConfigError("x", 'run `make runbook PARAMS="registry=h:5000/todo smoke_run=false"`')) == (
+        f"run `registry = 'h:5000/todo'`, `smoke_run = False` {WHERE}")
+
+
+def test_other_commands_and_the_headless_remedy_stay_as_written() -> None:
+    # minikube's own -p is a profile, not a runbook parameter, even when the profile shares a parameter's name
+    minikube = "recreate the profile bigger: `minikube delete -p release && minikube start -p release --cpus 4`"
+    assert in_notebook_words(minikube) == minikube
+    assert in_notebook_words("use -p not_a_parameter=1") == "use -p not_a_parameter=1"
+    # under papermill there is no parameters cell to edit by hand: the command-line remedy is the right one
+    error = ConfigError("unknown parameter 'provder'", "see `todo-runbook params`; pass -p provider=kind")
+    assert remedy_shown(error, interactive=False) == "see `todo-runbook params`; pass -p provider=kind"
+    # a remedy written for the notebook is shown as written
+    written = ClusterUnreachableError("down", "run `make cluster-up` or -p start_cluster=true",
+                                      in_notebook="tick start_cluster in this notebook's controls")
+    assert remedy_shown(written) == "tick start_cluster in this notebook's controls"

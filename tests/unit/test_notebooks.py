@@ -1,5 +1,6 @@
 """The committed notebooks: paired with notebooks/*.py (jupytext), no outputs, a parameters cell, one step each."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -73,3 +74,22 @@ def test_the_pairing_check_sees_an_edit(tmp_path):
     assert pair_text(tmp_path / "01-build.ipynb") == paired.read_text()
     cells = nbformat.read(tmp_path / "01-build.ipynb", as_version=4).cells
     assert 's.controls(["smoke_run"])' in [c.source for c in cells]
+
+
+def is_call(statement, name):
+    """`statement` is the bare expression `s.<name>()`, so the cell shows what it returns."""
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+            and not statement.value.args and not statement.value.keywords
+            and ast.unparse(statement.value.func) == f"s.{name}")
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS.values()))
+def test_notebook_shows_its_parameters_first_and_ends_with_the_next_step(name):
+    code = [c.source for c in load(name).cells if c.cell_type == "code"]
+    # the cell that starts the session ends by showing the parameter table (its last expression is displayed)
+    starts = [source for source in code if "session.start(" in source]
+    assert len(starts) == 1, f"{name}: one cell starts the session"
+    assert is_call(ast.parse(starts[0]).body[-1], "parameters"), f"{name}: end its start cell with s.parameters()"
+    # the last code cell is the link to the next notebook, and nothing else
+    last = ast.parse(code[-1]).body
+    assert len(last) == 1 and is_call(last[0], "next_step"), f"{name}: its last code cell must be s.next_step()"

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import ModuleType
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from todo_runbook import report
+from todo_runbook import aiops_report, browser, report, report_template, video
 from todo_runbook.config import RunbookConfig
 
 from . import evidence_samples as samples
@@ -31,14 +33,48 @@ def png(path: Path, label: str) -> Path:
     return path
 
 
+# An HTML tag written in Python: an opening or closing tag of the elements the report uses.
+HTML_TAG = re.compile(r"</?(?:h[1-6]|p|table|thead|tbody|tr|th|td|pre|code|span|b|br|a|img|figure|figcaption|div)"
+                      r"(?:\s[^<>]*)?>")
+
+
 def test_the_template_ships_with_the_package_and_escapes_what_it_prints() -> None:
-    folder = Path(report.__file__).parent / "templates"
-    assert (folder / report.TEMPLATE).is_file() and (folder / report.MACROS).is_file()
+    folder = Path(report_template.__file__).parent / "templates"
+    assert (folder / report_template.TEMPLATE).is_file() and (folder / report_template.MACROS).is_file()
     env = report.environment()
-    assert env.autoescape is True
-    # the HTML lives in the template, not in Python strings
-    source = Path(report.__file__).read_text()
-    assert "<table>" not in source and "<h2>" not in source
+    assert env is report_template.environment() and env.autoescape is True
+
+
+@pytest.mark.parametrize("module", [report, browser, video, aiops_report, report_template])
+def test_the_html_lives_in_the_template_not_in_python_strings(module: ModuleType) -> None:
+    source = Path(str(module.__file__)).read_text()
+    assert HTML_TAG.findall(source) == []
+
+
+def test_the_tag_check_would_see_html_in_python() -> None:
+    written = """parts.append(f"<h3>In a real browser</h3><p class='fail'>{x}</p>")  # http://<ingress host>/"""
+    assert HTML_TAG.findall(written) == ["<h3>", "</h3>", "<p class='fail'>", "</p>"]
+
+
+def test_each_section_renders_alone_as_in_the_report(tmp_path: Path) -> None:
+    """The notebooks show a section on its own: the same macro as the report, escaped the same way."""
+    shot = png(tmp_path / "01-page.png", "page")
+    shots = [{"path": str(shot), "file": "browser/01-page.png", "caption": "a <b> page"},
+             {"path": str(tmp_path / "gone.png"), "file": "browser/02-gone.png", "caption": "gone"}]
+    evidence = dict(samples.browser(False, reason="stopped at <sign up>"), screenshots=shots)
+    alone = browser.report_html(evidence)
+    assert alone.startswith("<h3>In a real browser</h3>")
+    assert "<span class='fail'>the task did not appear</span>" in alone
+    assert "stopped at &lt;sign up&gt;" in alone and "a &lt;b&gt; page" in alone
+    assert alone.count("src='data:image/png;base64,") == 1 and "src='browser/02-gone.png'" in alone
+    assert browser.report_html(None) == "" and video.report_html({}) == ""
+    missing = video.report_html(samples.video(None, reason="ffmpeg <missing>", install="apt-get install ffmpeg"))
+    assert missing == ("<h2>Demo video</h2><p class='fail'>not made: ffmpeg &lt;missing&gt;; install: "
+                       "apt-get install ffmpeg</p>")
+    html = build(tmp_path / "run", verify=dict(samples.verify(), browser=evidence)).report_html.read_text()
+    assert alone in html and video.report_html(samples.video()) in html
+    aiops = samples.aiops()
+    assert aiops_report.aiops_html(aiops).replace("\n", "") in html.replace("\n", "")
 
 
 def test_evidence_text_is_escaped_not_interpreted(tmp_path: Path) -> None:

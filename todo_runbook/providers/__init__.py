@@ -1,8 +1,10 @@
 """Cluster providers: which cluster to use, how to talk to it, how images reach its nodes.
 
-Each provider is one module here implementing the `Provider` protocol (base.py), registered in
-`REGISTRY` in the order auto-detection tries them. Adding one (k3d, Docker Desktop) is one new module
-and one line below; nothing else in the package branches on a provider's name.
+Each provider is one module here implementing the `Provider` protocol (base.py); `REGISTRY` is built from
+`config.PROVIDER_NAMES` (the parameter's choices, in the order people see them). Adding one (k3d, Docker
+Desktop) is one new module and its name in that tuple: preflight, the build, load, teardown and the runner ask
+the provider's members, and nothing outside this package compares provider names
+(tests/providers/test_no_provider_names.py checks that).
 
 auto: the current kube context if it answers (its provider is whichever claims the context), else
 minikube if installed, else the offline test bed. The choice and the reason are recorded.
@@ -10,14 +12,16 @@ minikube if installed, else the offline test bed. The choice and the reason are 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import replace
+from importlib import import_module
 from typing import cast
 
 from .. import shell
-from ..config import RunbookConfig
+from ..config import PROVIDER_NAMES, RunbookConfig
 from ..errors import ConfigError, RunbookError, ToolMissingError
-from . import context, kind, minikube, testbed
 from .base import (
+    BuildEngine,
     ClusterTarget,
     LoadOutcome,
     Need,
@@ -32,15 +36,17 @@ from .base import (
     unreachable,
 )
 
-# Order matters twice: which provider claims a context (the generic `context` last), and which local
-# cluster auto-detection falls back to when no context answers (minikube, then the test bed).
+# One module per provider, named as the parameter's choice (config.py cannot import this package: the
+# providers import it).
 REGISTRY: dict[str, Provider] = {
-    m.name: cast(Provider, m) for m in (testbed, minikube, kind, context)
+    name: cast(Provider, import_module(f"{__name__}.{name}")) for name in PROVIDER_NAMES
 }
+# The local clusters auto-detection falls back to, in order, when no kube context answers.
 AUTO_FALLBACKS = ("minikube", "testbed")
 
-__all__ = ["REGISTRY", "ClusterTarget", "LoadOutcome", "Provider", "Say", "api_client", "default_kubeconfig",
-           "get", "load_image", "probe", "resolve"]
+__all__ = ["REGISTRY", "BuildEngine", "ClusterTarget", "LoadOutcome", "Provider", "Say", "api_client",
+           "build_engine", "default_kubeconfig", "get", "load_image", "prepare_while_building", "probe", "resolve",
+           "tools_built_by"]
 
 
 def get(name: str) -> Provider:
@@ -55,7 +61,9 @@ def of_target(target: ClusterTarget) -> Provider:
 
 
 def provider_of_context(ctx: str, config: RunbookConfig) -> str:
-    return next(name for name, p in REGISTRY.items() if p.owns_context(ctx, config))
+    """The provider that claims a kube context: the ones that know their own contexts first, then the fallback."""
+    in_turn = sorted(REGISTRY.values(), key=lambda p: p.claims_any_context)
+    return next(p.name for p in in_turn if p.owns_context(ctx, config))
 
 
 def _auto(config: RunbookConfig, kubeconfig: str) -> tuple[str, list[str], RunbookConfig]:
@@ -126,16 +134,34 @@ def load_image(target: ClusterTarget, image: str, config: RunbookConfig) -> Load
     return of_target(target).load_image(target, image, config)
 
 
-def docker_env(config: RunbookConfig) -> dict[str, str] | None:
-    """Where the build's Docker engine is when a provider builds straight into its cluster."""
-    if config.provider in ("auto", "context"):
-        return REGISTRY["minikube"].docker_env(config) if config.build_in_minikube else None
-    return get(config.provider).docker_env(config)
+def build_engine(config: RunbookConfig) -> BuildEngine | None:
+    """The cluster's own Docker engine when the build goes straight into it (build_in_minikube), else None.
+    The build runs before the cluster is resolved: with auto, or the provider that takes any context (which may
+    be a minikube profile), any provider whose build option is on answers."""
+    asked = None if config.provider == "auto" else get(config.provider)
+    candidates = list(REGISTRY.values()) if asked is None or asked.claims_any_context else [asked]
+    return next((engine for p in candidates if (engine := p.build_engine(config))), None)
 
 
-GENERIC_INGRESS_HINT = ("install an ingress controller (ingress-nginx or Traefik) and give it an IngressClass; "
-                        "until then verify uses a port-forward, labelled as such")
-GENERIC_METRICS_HINT = "install metrics-server for the CPU and memory plots"
+def tools_built_by(config: RunbookConfig) -> frozenset[str]:
+    """The runbook's tools (helm, kubectl) the provider builds itself while preparing its cluster (with auto: any
+    provider auto-detection may pick), so preflight lets them be missing until the cluster is resolved."""
+    asked = list(REGISTRY.values()) if config.provider == "auto" else [get(config.provider)]
+    return frozenset().union(*(p.builds_own_tools for p in asked))
+
+
+def prepare_while_building(config: RunbookConfig, steps: Sequence[str], say: Say) -> str | None:
+    """Let the provider a run would use start slow preparation while the images build (the test bed compiles its
+    tools); the note preflight records, or None when the cluster is to be resolved now."""
+    name = chosen(config)
+    return get(name).prepare_while_building(config, steps, say) if name else None
+
+
+def missing_addons(provider: Provider, has_ingress_class: bool, api_groups: Collection[str]) -> tuple[str, list[str]]:
+    """(the ingress note, other notes) for what the cluster lacks, each with the provider's install hint."""
+    ingress_note = "" if has_ingress_class else "no IngressClass in the cluster: " + provider.ingress_hint
+    notes = [] if "metrics.k8s.io" in api_groups else ["no metrics API (metrics.k8s.io): " + provider.metrics_hint]
+    return ingress_note, notes
 
 
 def _note_missing_addons(target: ClusterTarget, provider: Provider) -> None:
@@ -145,13 +171,10 @@ def _note_missing_addons(target: ClusterTarget, provider: Provider) -> None:
     api = api_client(target)
     try:
         classes = client.NetworkingV1Api(api).list_ingress_class(_request_timeout=15).items
-        if not classes and not target.ingress_note:
-            target.ingress_note = "no IngressClass in the cluster: " + getattr(provider, "ingress_hint",
-                                                                                GENERIC_INGRESS_HINT)
         groups = client.ApisApi(api).get_api_versions(_request_timeout=15).groups or []
-        if not any(g.name == "metrics.k8s.io" for g in groups):
-            target.notes.append("no metrics API (metrics.k8s.io): " + getattr(provider, "metrics_hint",
-                                                                               GENERIC_METRICS_HINT))
+        ingress_note, notes = missing_addons(provider, bool(classes), {g.name for g in groups})
+        target.ingress_note = target.ingress_note or ingress_note
+        target.notes += notes
     except Exception as exc:  # a cluster that answered a moment ago: keep going, but say what was not checked
         target.notes.append(f"could not check for an ingress controller and metrics-server: {exc}"[:300])
     finally:

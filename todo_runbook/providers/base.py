@@ -7,13 +7,13 @@ package branches on a provider's name; it asks the provider.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from .. import shell
-from ..config import RunbookConfig
+from ..config import PROVIDER_NAMES, RunbookConfig
 from ..errors import ClusterUnreachableError
 from ..progress import Progress
 
@@ -65,12 +65,37 @@ class ClusterTarget:
 LoadOutcome = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class BuildEngine:
+    """A Docker engine inside the cluster: images built there are on the node already (no load step)."""
+
+    env: dict[str, str]  # DOCKER_HOST and the rest, for the Docker SDK and syft
+    label: str  # how the evidence names the engine, e.g. "minikube's daemon"
+    command: str  # the shell line that points `docker` at it, for the recorded commands
+    purpose: str  # why the run does that, for the recorded commands
+
+
+GENERIC_INGRESS_HINT = ("install an ingress controller (ingress-nginx or Traefik) and give it an IngressClass; "
+                        "until then verify uses a port-forward, labelled as such")
+GENERIC_METRICS_HINT = "install metrics-server for the CPU and memory plots"
+
+
 class Provider(Protocol):
-    """One way of reaching a cluster and getting images onto its nodes."""
+    """One way of reaching a cluster and getting images onto its nodes. Callers outside this package ask these
+    members and never compare provider names."""
 
     name: str
     tools: tuple[str, ...]  # CLIs it needs on PATH (preflight checks them)
+    # for each of `tools`, the command preflight reads its version with
+    tool_versions: Mapping[str, list[str]]
     install_hint: str  # how to get those CLIs
+    # the runbook's own tools (helm, kubectl) this provider builds while preparing its cluster: preflight lets
+    # them be missing until then
+    builds_own_tools: frozenset[str]
+    # True for the fallback that takes any kube context no other provider claims
+    claims_any_context: bool
+    ingress_hint: str  # what to install when the cluster has no IngressClass
+    metrics_hint: str  # what to install when the cluster has no metrics API
 
     def available(self, config: RunbookConfig) -> tuple[bool, str]:
         """Can this provider be used on this machine at all (its CLI installed...), and why (not)."""
@@ -97,8 +122,13 @@ class Provider(Protocol):
         """The command that stops the cluster, or None when it is not ours to stop."""
         ...
 
-    def docker_env(self, config: RunbookConfig) -> dict[str, str] | None:
-        """Environment pointing Docker at the cluster's own engine when building straight into it."""
+    def build_engine(self, config: RunbookConfig) -> BuildEngine | None:
+        """The cluster's own Docker engine when the config asks to build straight into it, else None."""
+        ...
+
+    def prepare_while_building(self, config: RunbookConfig, steps: Sequence[str], say: Say) -> str | None:
+        """Start slow cluster preparation in the background while the images build (the test bed's compile);
+        returns the note preflight records, or None when the cluster is to be resolved now."""
         ...
 
     def grow_hint(self, config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
@@ -166,7 +196,7 @@ def unreachable(kubeconfig: str, context: str, server: str, detail: str) -> Clus
         f"the cluster of context '{context}' ({server or 'no server'}) in {kubeconfig} does not answer: {detail}",
         f"start it (minikube start / kind create cluster / `make cluster-up` for the test bed), check "
         f"`kubectl --kubeconfig {kubeconfig} --context {context} cluster-info`, or choose another with "
-        f"-p provider=minikube|kind|context|testbed -p kube_context=NAME",
+        f"-p provider={'|'.join(PROVIDER_NAMES)} -p kube_context=NAME",
     )
 
 

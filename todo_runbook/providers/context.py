@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import shell
 from ..config import RunbookConfig
 from ..errors import ConfigError
 from .base import (
+    GENERIC_INGRESS_HINT,
+    GENERIC_METRICS_HINT,
+    BuildEngine,
     ClusterTarget,
     LoadOutcome,
     Need,
@@ -17,7 +22,11 @@ from .base import (
 
 name = "context"
 tools: tuple[str, ...] = ()
+tool_versions: dict[str, list[str]] = {}
 install_hint = ""
+builds_own_tools: frozenset[str] = frozenset()
+claims_any_context = True
+ingress_hint, metrics_hint = GENERIC_INGRESS_HINT, GENERIC_METRICS_HINT
 DOCKER_DESKTOP = "docker-desktop"
 
 
@@ -28,7 +37,7 @@ def available(config: RunbookConfig) -> tuple[bool, str]:
 
 
 def owns_context(context: str, config: RunbookConfig) -> bool:
-    return True  # the fallback: any context no other provider claims
+    return True  # the fallback (claims_any_context): asked only after every other provider declined
 
 
 def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need: Need) -> ClusterTarget:
@@ -64,5 +73,9 @@ def stop_argv(target: ClusterTarget, config: RunbookConfig) -> list[str] | None:
     return None  # not ours to stop
 
 
-def docker_env(config: RunbookConfig) -> dict[str, str] | None:
+def build_engine(config: RunbookConfig) -> BuildEngine | None:
+    return None  # the nodes pull from a registry: images are built locally
+
+
+def prepare_while_building(config: RunbookConfig, steps: Sequence[str], say: Say) -> str | None:
     return None

@@ -6,14 +6,18 @@ install commands, and verify reaches the app through a port-forward that the evi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import shell
 from ..config import RunbookConfig
-from ..errors import INSTALL_HINTS, ClusterUnreachableError
-from .base import ClusterTarget, LoadOutcome, Need, Say, default_kubeconfig
+from ..errors import ClusterUnreachableError
+from .base import BuildEngine, ClusterTarget, LoadOutcome, Need, Say, default_kubeconfig
 
 name = "kind"
 tools = ("kind",)
-install_hint = INSTALL_HINTS["kind"]
+install_hint = "`go install sigs.k8s.io/kind@v0.33.0` or https://kind.sigs.k8s.io/docs/user/quick-start/"
+builds_own_tools: frozenset[str] = frozenset()
+claims_any_context = False
 CONTEXT_PREFIX = "kind-"
 INGRESS_HINT = ("kind has no ingress controller by default: create the cluster with port 80 mapped "
                 "(https://kind.sigs.k8s.io/docs/user/ingress/) and install ingress-nginx's kind manifest "
@@ -46,8 +50,20 @@ def load_argv(cluster: str, image: str) -> list[str]:
     return ["kind", "load", "docker-image", image, "--name", cluster]
 
 
+def create_argv(cluster: str) -> list[str]:
+    return ["kind", "create", "cluster", "--name", cluster]
+
+
+def version_argv() -> list[str]:
+    return ["kind", "version"]
+
+
+tool_versions = {"kind": version_argv()}
+
+
 def command_lines(cluster: str = "todo-runbook-check") -> list[list[str]]:
-    return [get_clusters_argv(), load_argv(cluster, "todo-backend:abc")]
+    """Every command line this module can produce (run, or shown in a remedy), for the flag-parser tests."""
+    return [get_clusters_argv(), load_argv(cluster, "todo-backend:abc"), create_argv(cluster), version_argv()]
 
 
 # -- the provider ------------------------------------------------------------------------------------------
@@ -65,7 +81,7 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
     if cluster not in clusters:
         found = ", ".join(clusters) or "none"
         raise ClusterUnreachableError(f"kind cluster '{cluster}' does not exist (found: {found})",
-                                      f"create it: `kind create cluster --name {cluster}` (see {INGRESS_HINT}), "
+                                      f"create it: `{shell.command_line(create_argv(cluster))}` ({INGRESS_HINT}), "
                                       "or pass kind_cluster=NAME / kube_context=kind-NAME")
     return ClusterTarget(name, reason, config.kube_context or f"{CONTEXT_PREFIX}{cluster}",
                          config.kubeconfig or default_kubeconfig(), cluster_name=cluster,
@@ -90,5 +106,9 @@ def stop_argv(target: ClusterTarget, config: RunbookConfig) -> list[str] | None:
     return None  # a kind cluster is the user's: `kind delete cluster` is theirs to run
 
 
-def docker_env(config: RunbookConfig) -> dict[str, str] | None:
-    return None
+def build_engine(config: RunbookConfig) -> BuildEngine | None:
+    return None  # kind's nodes run containerd only: images are built locally and loaded
+
+
+def prepare_while_building(config: RunbookConfig, steps: Sequence[str], say: Say) -> str | None:
+    return None  # the cluster is the user's, already running

@@ -6,17 +6,31 @@ from __future__ import annotations
 import json
 import math
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .. import shell
 from ..config import RunbookConfig
-from ..errors import INSTALL_HINTS, ClusterUnreachableError, RunbookError
-from .base import ClusterTarget, LoadOutcome, Need, Say, default_kubeconfig
+from ..errors import ClusterUnreachableError, RunbookError
+from .base import (
+    GENERIC_INGRESS_HINT,
+    GENERIC_METRICS_HINT,
+    BuildEngine,
+    ClusterTarget,
+    LoadOutcome,
+    Need,
+    Say,
+    default_kubeconfig,
+)
 
 name = "minikube"
 tools = ("minikube",)
-install_hint = INSTALL_HINTS["minikube"]
+install_hint = "https://minikube.sigs.k8s.io/docs/start/ (then `minikube start`; the runbook sizes a new profile)"
+builds_own_tools: frozenset[str] = frozenset()
+claims_any_context = False
+# resolve enables both addons; these say what to install when they are still missing
+ingress_hint, metrics_hint = GENERIC_INGRESS_HINT, GENERIC_METRICS_HINT
 # What minikube itself takes before our release: control plane, CoreDNS, ingress-nginx, metrics-server.
 OVERHEAD_CPU_M = 1050
 OVERHEAD_MEM_MIB = 2048
@@ -124,16 +138,39 @@ def stop_argv_for(profile: str) -> list[str]:
 
 
 def docker_env_argv(profile: str) -> list[str]:
+    """What the runbook reads the variables from: one KEY=value a line."""
     return ["minikube", "docker-env", "-p", profile, "--shell", "none"]
 
 
+def docker_env_eval_argv(profile: str) -> list[str]:
+    """What a person runs (inside `eval $(...)`) to point their shell's docker at minikube's daemon."""
+    return ["minikube", "-p", profile, "docker-env"]
+
+
+def delete_argv(profile: str) -> list[str]:
+    return ["minikube", "delete", "-p", profile]
+
+
+def tunnel_argv(profile: str) -> list[str]:
+    return ["minikube", "tunnel", "-p", profile]
+
+
+def version_argv() -> list[str]:
+    return ["minikube", "version", "--short"]
+
+
+tool_versions = {"minikube": version_argv()}
+
+
 def command_lines(profile: str = "todo-runbook-check") -> list[list[str]]:
-    """Every command line this module can produce, for the flag-parser tests."""
+    """Every command line this module can produce (run, recorded, or shown in a hint or remedy), for the
+    flag-parser tests."""
     return [status_argv(profile), profile_list_argv(), start_argv(profile, new=False),
             start_argv(profile, new=True, cpus=4, memory_mib=6144, driver="docker"),
             addon_argv(profile, "ingress"), addon_argv(profile, "metrics-server"), ip_argv(profile),
             image_load_argv(profile, "todo-backend:abc"), image_rm_argv(profile, "todo-backend:abc"),
-            stop_argv_for(profile), docker_env_argv(profile)]
+            stop_argv_for(profile), docker_env_argv(profile), docker_env_eval_argv(profile), delete_argv(profile),
+            tunnel_argv(profile), version_argv()]
 
 
 # -- the provider ------------------------------------------------------------------------------------------
@@ -163,8 +200,9 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
         if not config.start_cluster:
             what = "is stopped" if status.exists else "does not exist"
             raise ClusterUnreachableError(f"minikube profile '{profile}' {what} (host: {status.host or 'none'})",
-                                          f"run `minikube start -p {profile}`, or set start_cluster=true so the "
-                                          "runbook starts it, or pick another with minikube_profile=NAME")
+                                          f"run `{shell.command_line(start_argv(profile, new=False))}`, or set "
+                                          "start_cluster=true so the runbook starts it, or pick another with "
+                                          "minikube_profile=NAME")
         argv = _sized_start(config, existing, need)
         say(f"cluster: starting minikube profile '{profile}': {shell.command_line(argv)}")
         started = shell.run(argv, timeout=900, hint="see `minikube logs`; minikube needs a driver (Docker, "
@@ -181,8 +219,8 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
     driver = existing.driver if existing else ""
     if not config.ingress_url and platform.system() in ("Darwin", "Windows") and driver in _UNREACHABLE_IP_DRIVERS:
         target.ingress_note = (f"minikube's {driver} driver on {platform.system()} does not route the node IP {ip} "
-                               f"to the host: run `minikube tunnel -p {profile}` and pass ingress_url=http://127.0.0.1,"
-                               " else verify uses a port-forward (labelled as such)")
+                               f"to the host: run `{shell.command_line(tunnel_argv(profile))}` and pass "
+                               "ingress_url=http://127.0.0.1, else verify uses a port-forward (labelled as such)")
     return target
 
 
@@ -194,10 +232,11 @@ def _sized_start(config: RunbookConfig, existing: Profile | None, need: Need) ->
 
 
 def grow_hint(config: RunbookConfig, cpu_m: int, mem_bytes: int) -> str:
+    """An existing profile keeps its size (minikube refuses to change it): recreate it, sized as a new one."""
     cpus, mem_mib = size_for(cpu_m, mem_bytes)
     p = config.minikube_profile
-    return (f"recreate the profile bigger: `minikube delete -p {p} && minikube start -p {p} --cpus {cpus} "
-            f"--memory {math.ceil(mem_mib / 1024)}g`")
+    start = start_argv(p, new=True, cpus=cpus, memory_mib=mem_mib, driver=config.minikube_driver)
+    return f"recreate the profile bigger: `{shell.command_line(delete_argv(p))} && {shell.command_line(start)}`"
 
 
 def load_image(target: ClusterTarget, image: str, config: RunbookConfig) -> LoadOutcome:
@@ -215,11 +254,23 @@ def stop_argv(target: ClusterTarget, config: RunbookConfig) -> list[str] | None:
     return stop_argv_for(config.minikube_profile)
 
 
-def docker_env(config: RunbookConfig) -> dict[str, str] | None:
-    """The variables `eval $(minikube docker-env)` would set: they point Docker at minikube's daemon."""
+def build_engine(config: RunbookConfig) -> BuildEngine | None:
+    """With build_in_minikube: minikube's own daemon, through the variables `eval $(minikube docker-env)` sets."""
     if not config.build_in_minikube:
         return None
-    res = shell.run(docker_env_argv(config.minikube_profile), timeout=60)
+    profile = config.minikube_profile
+    return BuildEngine(read_docker_env(profile), "minikube's daemon",
+                       f"eval $({shell.command_line(docker_env_eval_argv(profile))})",
+                       "point docker at minikube's daemon: no load step needed")
+
+
+def prepare_while_building(config: RunbookConfig, steps: Sequence[str], say: Say) -> str | None:
+    return None  # resolve starts a stopped profile itself, before the build
+
+
+def read_docker_env(profile: str) -> dict[str, str]:
+    """The variables `minikube docker-env` prints for a profile."""
+    res = shell.run(docker_env_argv(profile), timeout=60)
     env = {}
     for line in res.stdout.splitlines():
         key, sep, value = line.partition("=")

@@ -10,22 +10,31 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import shell
 from ..config import REPO_ROOT, RunbookConfig, cache_root
 from ..errors import ClusterUnreachableError, CommandFailedError, RunbookError
 from ..progress import phase, steps
-from .base import ClusterTarget, LoadOutcome, Need, Say
+from .base import GENERIC_INGRESS_HINT, GENERIC_METRICS_HINT, BuildEngine, ClusterTarget, LoadOutcome, Need, Say
 
 if TYPE_CHECKING:
     from testcluster.paths import Paths
 
 name = "testbed"
 tools: tuple[str, ...] = ()
+tool_versions: dict[str, list[str]] = {}
 install_hint = ""
+# `python -m testcluster build` puts these into $TODO_RUNBOOK_CACHE/bin while it builds the test bed
+builds_own_tools = frozenset({"helm", "kubectl"})
+claims_any_context = False
+ingress_hint, metrics_hint = GENERIC_INGRESS_HINT, GENERIC_METRICS_HINT  # it ships Traefik and metrics-server
 CONTEXT = "todo-testbed"
+# How long the first (cold) build of the runbook's test-bed tools takes, said before it starts. Measured on 2 cores
+# (README, cold CI): the test bed's components 11.9 min plus Helm 3 (about 3 min), both at nice 19 next to the
+# tests; slower CPUs or disks take longer.
+COLD_BUILD_ESTIMATE = "about 15-25 min on 2 cores"
 
 
 def facts() -> dict[str, Any]:
@@ -95,13 +104,11 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
                 "`todo-runbook run` starts it itself unless start_cluster=false",
                 reasons=[] if config.start_cluster else ["start_cluster is false, so the runbook does not start it"],
                 in_notebook="tick start_cluster in this notebook's controls and run this cell again (it then builds "
-                            "and starts the test bed: about 25 min the first time, a minute once cached), or choose "
-                            "provider minikube, kind or context for a cluster that is already running")
+                            f"and starts the test bed: {COLD_BUILD_ESTIMATE} the first time, a minute once cached), "
+                            "or choose provider minikube, kind or context for a cluster that is already running")
         repo = str(REPO_ROOT)
         # build and up are idempotent (build is seconds once cached); announce them, as a cold build is long.
-        say("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
-            "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source (about "
-            f"25 min on 2 cores; progress in {cache_root() / 'build'}/<component>/build.log)")
+        say(cold_build_notice())
         phase(say, 1, 2, "test-bed stage", "build the pinned tools")
         built = build_tools(say)
         phase(say, 2, 2, "test-bed stage", "start the control plane and the node")
@@ -135,32 +142,49 @@ def resolve(config: RunbookConfig, reason: str, *, prepare: bool, say: Say, need
                          cluster_name="testbed")
 
 
+def cold_build_notice() -> str:
+    """What starting a test bed that is not running will do, said before it begins: how long, where the logs are."""
+    return ("cluster: the offline test bed is not running; building its pinned tools, then starting it. Cached "
+            "builds take seconds; the first one compiles Kubernetes, its add-ons and Helm from Go source "
+            f"({COLD_BUILD_ESTIMATE}; progress in {cache_root() / 'build'}/<component>-<version>/build.log)")
+
+
 # `python -m testcluster build` says how many components it has, then one summary line per component.
 _TOTAL_LINE = re.compile(r"^build: (\d+) component")
 _DONE_LINE = re.compile(r"^  (\S+) \S+: \w+ in [\d.]+s")
 
 
+def relay_build_output(lines: Iterable[str], say: Say, tail: collections.deque[str]) -> None:
+    """Each line of `python -m testcluster build` to `say` (and `tail`), plus "component i of n" as each
+    component's summary line arrives."""
+    total, done = 0, 0
+    for raw in lines:
+        line = raw.rstrip()
+        tail.append(line)
+        say(line)
+        if found := _TOTAL_LINE.match(line):
+            total = int(found[1])
+        elif (found := _DONE_LINE.match(line)) and total:
+            done += 1
+            steps(say, done, total, "component", found[1])
+
+
+def build_argv() -> list[str]:
+    from testcluster.catalog import RUNBOOK_NEEDS
+
+    return [sys.executable, "-m", "testcluster", "build", *RUNBOOK_NEEDS]
+
+
 def build_tools(say: Say) -> str:
     """`python -m testcluster build`, its lines streamed to `say` with "component i of n" counts. Interrupting
     (the notebook's stop button) stops the whole build, Go compilers included. Returns the command line."""
-    from testcluster.catalog import RUNBOOK_NEEDS
-
-    argv = [sys.executable, "-m", "testcluster", "build", *RUNBOOK_NEEDS]
+    argv = build_argv()
     proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    total, done = 0, 0
     tail: collections.deque[str] = collections.deque(maxlen=25)
     try:
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip()
-            tail.append(line)
-            say(line)
-            if found := _TOTAL_LINE.match(line):
-                total = int(found[1])
-            elif (found := _DONE_LINE.match(line)) and total:
-                done += 1
-                steps(say, done, total, "component", found[1])
+        relay_build_output(proc.stdout, say, tail)
         returncode = proc.wait()
     except BaseException:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -210,5 +234,9 @@ def stop_argv(target: ClusterTarget, config: RunbookConfig) -> list[str] | None:
     return [sys.executable, "-m", "testcluster", "down"]
 
 
-def docker_env(config: RunbookConfig) -> dict[str, str] | None:
-    return None
+def build_engine(config: RunbookConfig) -> BuildEngine | None:
+    return None  # images are built in the local engine and imported into the node's containerd
+
+
+def prepare_while_building(config: RunbookConfig, steps: Sequence[str], say: Say) -> str | None:
+    return compile_while_images_build(config, steps, say)

@@ -121,6 +121,6 @@ async def _answer(
                     "The AI service failed part-way through; the tool calls listed were made. "
                     "Please check your list and try again."
                 ), agent.mode
-            local_reply = await LocalAgent(toolbox).respond(message)
+            local_reply = await LocalAgent(toolbox, history=history).respond(message)
             return f"{local_reply}\n(The AI service is unavailable, so the local assistant answered.)", LocalAgent.mode
-    return await LocalAgent(toolbox).respond(message), LocalAgent.mode
+    return await LocalAgent(toolbox, history=history).respond(message), LocalAgent.mode

@@ -9,6 +9,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MIN_JWT_SECRET_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# /ready answers within this many seconds whether or not the database answers (the kubelet's probe
+# timeout must be longer, so a sick database reads as "not ready" rather than as a probe timeout).
+READY_BOUND_SECONDS = 2.0
 
 
 class ConfigError(Exception):
@@ -36,6 +39,11 @@ class Settings:
     login_failures_per_account: int = 10
     login_failures_per_address: int = 50
     login_window_seconds: int = 300
+    # The longest a request waits before its answer starts; None: the database bound
+    # (app.db.DbLimits.request_bound_seconds, 8 s with the defaults above).
+    request_timeout_seconds: int | None = None
+    # POST /api/chat with the OpenAI agent: its model calls take seconds each, so the turn gets its own bound.
+    chat_timeout_seconds: int = 120
 
     @property
     def agent_mode(self) -> str:
@@ -125,4 +133,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 10, 1),
         login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 50, 1),
         login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", 300, 1),
+        request_timeout_seconds=_int(env, "REQUEST_TIMEOUT_SECONDS", 0, 1) or None,
+        chat_timeout_seconds=_int(env, "CHAT_TIMEOUT_SECONDS", 120, 1),
     )

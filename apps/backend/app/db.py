@@ -8,10 +8,15 @@ A sick database must cost a request seconds, not forever:
   and TCP keepalives see nothing wrong): a watchdog shuts the socket of any connection checked out
   for longer than ``hold_seconds``, so the blocked thread wakes up with an error;
 - idle pooled connections to a vanished peer: TCP keepalives and ``tcp_user_timeout``.
+
+A request the middleware has already answered 503 (its deadline passed) still runs to its end in the
+background, but opens no new session and commits nothing, so a client told "try again" finds nothing
+half-done and a queue of given-up requests drains without touching the database.
 """
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import os
@@ -30,6 +35,25 @@ from sqlalchemy.pool import NullPool
 
 class DatabaseTimeout(Exception):
     """The database did not answer within the configured bound; the request should get 503."""
+
+
+class RequestGivenUp(DatabaseTimeout):
+    """The request was already answered 503 for taking too long; its late work must not commit."""
+
+
+# Set by the request middleware for each request: the event is set once the request has been answered 503 at
+# its deadline. Worker threads inherit it (anyio and asyncio.to_thread copy the caller's context).
+REQUEST_GIVEN_UP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "request_given_up", default=None
+)
+
+
+def refuse_if_given_up(*_: object) -> None:
+    """Raise RequestGivenUp when this request has been answered 503 already. Also a `before_commit`
+    listener: raising there makes the commit fail, and the session rolls back."""
+    given_up = REQUEST_GIVEN_UP.get()
+    if given_up is not None and given_up.is_set():
+        raise RequestGivenUp("the request was answered 503 at its deadline; its database work is not done")
 
 
 @dataclass(frozen=True)
@@ -169,6 +193,7 @@ class Database:
         self.limits = limits or DbLimits()
         self.engine, self._watchdog = make_engine(database_url, self.limits)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "before_commit", refuse_if_given_up)
 
     def migration_engine(self) -> Engine:
         """An engine without the watchdog or statement timeout: migrations wait on an advisory lock
@@ -177,6 +202,7 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        refuse_if_given_up()
         session = self._sessions()
         try:
             yield session

@@ -40,7 +40,7 @@ from app.throttle import LoginThrottle
 log = logging.getLogger("app")
 # Without the chart's init container the app starts beside its database: a short cap means Ready soon after it.
 MIGRATION_RETRY_MAX_SECONDS = 2.0
-RETRY_AFTER_SECONDS = "2"
+RETRY_AFTER_SECONDS = 2
 
 
 class SchemaBehind(RuntimeError):
@@ -167,7 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(DatabaseTimeout)
     async def on_database_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"error_type": type(exc).__name__})
-        return _error(503, "database unavailable; try again shortly", {"Retry-After": RETRY_AFTER_SECONDS})
+        return _error(503, "database unavailable; try again shortly", {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -191,8 +191,15 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Mcp-Session-Id", "Mcp-Protocol-Version"],
             expose_headers=["X-Request-ID", "X-Total-Count", "Link", "Retry-After"],
         )
+    # The OpenAI agent's model calls take seconds each, so its chat turn has its own, longer bound.
+    chat_timeout = {("POST", "/api/chat"): settings.chat_timeout_seconds} if settings.agent_mode == "openai" else {}
     app.add_middleware(
-        RequestMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        request_timeout_seconds=settings.request_timeout_seconds or limits.request_bound_seconds,
+        route_timeouts=chat_timeout,
+        retry_after_seconds=RETRY_AFTER_SECONDS,
     )
     install_openapi(app)
     return app

@@ -155,6 +155,25 @@ export function normalizeAuthResult(body: unknown, email: string): AuthResult {
   return { token, email: reportedEmail };
 }
 
+/** Pages of one list the client follows at most: 100 pages of the backend's 500 are 50,000 tasks. */
+export const MAX_LIST_PAGES = 100;
+
+/**
+ * The target of the rel="next" entry of a Link header when it is a same-origin path of the list at `path`
+ * (the backend sends `</api/tasks?limit=500&offset=500>; rel="next"`); null on the last page. Anything else is
+ * not followed, so the token is never sent to another address.
+ */
+export function nextPageLink(link: string | null, path: string): string | null {
+  for (const entry of (link ?? "").split(",")) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(entry);
+    if (match && /;\s*rel="?next"?\s*(;|$)/i.test(match[2])) {
+      const target = match[1];
+      return target === path || target.startsWith(`${path}?`) ? target : null;
+    }
+  }
+  return null;
+}
+
 export class ApiClient {
   private readonly baseUrl: string;
   private readonly getToken: () => string | null;
@@ -174,6 +193,15 @@ export class ApiClient {
     path: string,
     options: { body?: unknown; authenticated?: boolean } = {},
   ): Promise<unknown> {
+    return (await this.exchange(method, path, options)).body;
+  }
+
+  /** One call: the parsed body and the response headers, or an ApiError with the backend's reason. */
+  private async exchange(
+    method: string,
+    path: string,
+    options: { body?: unknown; authenticated?: boolean } = {},
+  ): Promise<{ body: unknown; headers: Headers }> {
     const authenticated = options.authenticated ?? true;
     const headers: Record<string, string> = { Accept: "application/json" };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
@@ -208,7 +236,7 @@ export class ApiClient {
       const fallback = text.length > 0 && body === null ? text.slice(0, 200) : "";
       throw new ApiError(response.status, describeErrorBody(response.status, body, fallback));
     }
-    return body;
+    return { body, headers: response.headers };
   }
 
   async signup(email: string, password: string): Promise<AuthResult> {
@@ -227,8 +255,23 @@ export class ApiClient {
     return normalizeAuthResult(body, email.trim());
   }
 
+  /** Every task: the backend sends at most 500 per page, so follow its Link rel="next" to the last one. */
   async listTasks(): Promise<Task[]> {
-    return normalizeTaskList(await this.request("GET", "/api/tasks"));
+    const tasks: Task[] = [];
+    const seen = new Set<number>();
+    let path: string | null = "/api/tasks";
+    for (let page = 0; path !== null; page++) {
+      if (page === MAX_LIST_PAGES) {
+        throw new ApiError(502, `The task list goes on past ${MAX_LIST_PAGES} pages; reload to try again.`);
+      }
+      const { body, headers } = await this.exchange("GET", path);
+      for (const task of normalizeTaskList(body)) {
+        if (!seen.has(task.id)) tasks.push(task); // a task added between two pages shifts the next one
+        seen.add(task.id);
+      }
+      path = nextPageLink(headers.get("link"), "/api/tasks");
+    }
+    return tasks;
   }
 
   async setCompleted(taskId: number, completed: boolean): Promise<Task> {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiClient, ApiError, describeErrorBody, normalizeTaskList } from "@/lib/api";
+import { ApiClient, ApiError, MAX_LIST_PAGES, describeErrorBody, nextPageLink, normalizeTaskList } from "@/lib/api";
 import { type Handler, type LoopbackServer, sendJson, startServer } from "./helpers";
 
 const TASK = {
@@ -65,6 +65,45 @@ describe("ApiClient against a real HTTP server", () => {
     expect(await api.listTasks()).toEqual(expected);
     expect(server!.requests[0].headers.authorization).toBe("Bearer tok.en.x");
     expect(server!.requests[0].method).toBe("GET");
+  });
+
+  it("follows Link rel=next to the last page, so a list longer than one page is never cut", async () => {
+    const api = await clientFor((req, res) => {
+      const offset = Number(new URL(req.url, "http://backend").searchParams.get("offset") ?? 0);
+      const headers: Record<string, string> = { "content-type": "application/json", "x-total-count": "3" };
+      if (offset < 2) headers.link = `</api/tasks?limit=1&offset=${offset + 1}>; rel="next"`;
+      res.writeHead(200, headers).end(JSON.stringify([{ ...TASK, id: offset + 1, title: `task ${offset + 1}` }]));
+    });
+    const tasks = await api.listTasks();
+    expect(tasks.map((t) => [t.id, t.title])).toEqual([
+      [1, "task 1"],
+      [2, "task 2"],
+      [3, "task 3"],
+    ]);
+    expect(server!.requests.map((r) => r.url)).toEqual([
+      "/api/tasks",
+      "/api/tasks?limit=1&offset=1",
+      "/api/tasks?limit=1&offset=2",
+    ]);
+    expect(server!.requests.every((r) => r.headers.authorization === "Bearer tok.en.x")).toBe(true);
+  });
+
+  it("never follows a Link to another address or another list, and stops a list without end", async () => {
+    for (const link of ['<http://elsewhere.example/api/tasks?offset=1>; rel="next"', '</api/conversations>; rel="next"']) {
+      const api = await clientFor((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json", link }).end(JSON.stringify([TASK]));
+      });
+      expect(await api.listTasks()).toHaveLength(1);
+      expect(server!.requests).toHaveLength(1);
+      await server!.close();
+      server = null;
+    }
+    const endless = await clientFor((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", link: '</api/tasks?offset=1>; rel="next"' });
+      res.end(JSON.stringify([TASK]));
+    });
+    await expect(endless.listTasks()).rejects.toMatchObject({ status: 502 });
+    expect(server!.requests).toHaveLength(MAX_LIST_PAGES);
   });
 
   it("completes, uncompletes and deletes through their routes", async () => {
@@ -159,6 +198,14 @@ describe("pure helpers", () => {
   it("describeErrorBody falls back to the status when the body says nothing", () => {
     expect(describeErrorBody(500, {}, "")).toBe("Request failed with HTTP 500");
     expect(describeErrorBody(400, { message: "bad" }, "")).toBe("bad");
+  });
+  it("nextPageLink reads rel=next among other links and only for the same list", () => {
+    const link = '</api/tasks?offset=0>; rel="prev", </api/tasks?limit=500&offset=500>; rel="next"';
+    expect(nextPageLink(link, "/api/tasks")).toBe("/api/tasks?limit=500&offset=500");
+    expect(nextPageLink("</api/tasks?offset=9>; rel=next", "/api/tasks")).toBe("/api/tasks?offset=9");
+    expect(nextPageLink('</api/tasks?offset=0>; rel="prev"', "/api/tasks")).toBeNull();
+    expect(nextPageLink('</api/tasksx?offset=9>; rel="next"', "/api/tasks")).toBeNull();
+    expect(nextPageLink(null, "/api/tasks")).toBeNull();
   });
   it("normalizeTaskList rejects a task without an id", () => {
     expect(() => normalizeTaskList([{ title: "x" }])).toThrow(ApiError);

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LIST_PAGE = 100  # tasks written out in one chat reply; 'page 2' starts at the 101st
 
 HELP_TEXT = (
     "I can manage your todo list. Try: 'add buy milk tomorrow', 'what's on my list', "
@@ -25,11 +26,13 @@ class TaskRef:
 
 @dataclass(frozen=True)
 class Intent:
-    kind: str  # add | list | complete | uncomplete | delete | rename | help | unknown
+    kind: str  # add | list | more | complete | uncomplete | delete | rename | help | unknown
     title: str | None = None
     due_date: dt.date | None = None
     ref: TaskRef | None = None
     status: str = "all"
+    offset: int = 0  # list: tasks to skip ('show tasks 101-200' skips 100)
+    count: int = LIST_PAGE  # list: tasks to show, at most LIST_PAGE
 
 
 def _normalize(text: str) -> str:
@@ -137,6 +140,22 @@ _LIST_PATTERNS = [
     r"what do i (?:have to|need to|still need to) do(?: today)?",
 ]
 
+# One page of a long list: 'show tasks 101-200', 'pending tasks from 201', 'page 3', 'show my tasks page 2'.
+_SHOW = r"(?:(?:list|show|display|view|see|get|print|read|go to)(?:\s+me)?\s+)?(?:(?:all|my|the)\s+)*"
+_KIND = r"(?:(?:pending|open|remaining|completed|done|finished)\s+)?(?:tasks?|todos?|to-dos?|items)"
+_RANGE_PATTERNS = [
+    _SHOW + _KIND + r"\s+#?(\d{1,9})\s*(?:-|–|to|through|thru|until)\s*#?(\d{1,9})",
+    _SHOW + _KIND + r"\s+(?:from|starting (?:at|from|with))\s+#?(\d{1,9})(?:\s+on(?:wards?)?)?()",
+]
+_OF_LIST = r"(?:\s+of\s+(?:(?:my|the)\s+)*" + _KIND + r"|\s+of\s+(?:my|the) list)?"
+_PAGE_PATTERNS = [_SHOW + r"(?:" + _KIND + r"\s+|list\s+)?page\s+(\d{1,6})" + _OF_LIST]
+# The next page of the last list shown ('show more'); the local agent finds it in the conversation.
+_MORE_PATTERN = (
+    r"(?:(?:please\s+)?(?:show|list|display|give|get|see)(?:\s+me)?\s+)?(?:the\s+)?"
+    r"(?:more|next|rest)(?:\s+(?:page|one|ones|tasks?|todos?|items))?(?:\s+please)?"
+    r"|(?:more|next page)\s+please|continue|keep going|go on"
+)
+
 _ADD_PREFIX = (
     r"(?:please\s+)?(?:add|create|new|make|put|remember to|remind me to|i need to|i have to|i must|todo:?|to-do:?)"
     r"\s+(?:a\s+|an\s+)?(?:new\s+)?(?:task|todo|to-do|item|reminder)?\s*(?:to\s+|:\s*|called\s+|named\s+)?"
@@ -148,6 +167,24 @@ def _status_in(text: str) -> str:
         if re.search(r"\b(?:" + _STATUS_WORDS[status] + r")\b", text, re.IGNORECASE):
             return status
     return "all"
+
+
+def _page_of_list(lowered: str) -> Intent | None:
+    """'show tasks 101-200' -> offset 100, count 100; 'page 3' -> offset 200; None when not such a request."""
+    status = _status_in(lowered)
+    for pattern in _RANGE_PATTERNS:
+        match = re.fullmatch(pattern, lowered)
+        if match:
+            given = [int(match.group(1)), int(match.group(2) or match.group(1))]
+            first, last = max(1, min(given)), max(1, max(given))
+            if not match.group(2):  # 'from 201': one page from there
+                last = first + LIST_PAGE - 1
+            return Intent(kind="list", status=status, offset=first - 1, count=min(last - first + 1, LIST_PAGE))
+    for pattern in _PAGE_PATTERNS:
+        match = re.fullmatch(pattern, lowered)
+        if match:
+            return Intent(kind="list", status=status, offset=(max(1, int(match.group(1))) - 1) * LIST_PAGE)
+    return None
 
 
 def parse_intent(message: str, today: dt.date) -> Intent:
@@ -171,6 +208,11 @@ def parse_intent(message: str, today: dt.date) -> Intent:
         if ref is None or (ref.words and ref.words.lower() in ("it", "that", "this", "all", "everything")):
             continue
         return Intent(kind=kind, ref=ref)
+    paged = _page_of_list(lowered)
+    if paged is not None:
+        return paged
+    if re.fullmatch(_MORE_PATTERN, lowered):
+        return Intent(kind="more")
     for pattern in _LIST_PATTERNS:
         if re.fullmatch(pattern, lowered):
             # 'my to do list' names the list, it does not ask for pending tasks only.

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from app.agent.intents import HELP_TEXT, Intent, TaskRef, parse_intent
+from app.agent.intents import HELP_TEXT, LIST_PAGE, Intent, TaskRef, parse_intent
 from app.agent.toolbox import McpToolbox
 
 
@@ -15,8 +15,10 @@ def _describe(task: dict[str, Any]) -> str:
     return f'#{task["id"]} "{task["title"]}"{due}'
 
 
-CHAT_LIST_SHOWN = 100  # tasks written out in one reply; the total is always stated
 LOOKUP_PAGE = 500
+# A list reply that has a next page ends with this phrase; 'show more' repeats the one in the latest list reply.
+NEXT_PAGE = re.compile(r"say 'show more' or '([^']+)' for the next")
+LIST_REPLY = re.compile(r"^(?:You have \d+ |Your list is empty|You have no )")
 # Words that say nothing about which task is meant ("delete a" must not pick the task with an "a" in it).
 STOPWORDS = frozenset(
     [
@@ -47,7 +49,12 @@ STOPWORDS = frozenset(
 )
 
 
-def _format_list(page: dict[str, Any], status: str) -> str:
+def _range_phrase(status: str, first: int, last: int) -> str:
+    kind = f"{status} tasks" if status in ("pending", "completed") else "tasks"
+    return f"show {kind} {first}-{last}"
+
+
+def _format_list(page: dict[str, Any], status: str, offset: int = 0) -> str:
     label = {"pending": "pending tasks", "completed": "completed tasks"}.get(status, "tasks")
     tasks: list[dict[str, Any]] = page["tasks"]
     total = int(page.get("total", len(tasks)))
@@ -55,12 +62,23 @@ def _format_list(page: dict[str, Any], status: str) -> str:
         return (
             "Your list is empty. Add one with 'add buy milk tomorrow'." if status == "all" else f"You have no {label}."
         )
-    lines = [f"You have {total} {label if total != 1 else label[:-1]}:"]
+    header = f"You have {total} {label if total != 1 else label[:-1]}"
+    if not tasks:
+        start = _range_phrase(status, 1, min(total, LIST_PAGE))
+        return f"{header}, fewer than {offset + 1}. Say '{start}' to start from the top."
+    lines = [f"{header}:"]
     for task in tasks:
         mark = "[x]" if task["completed"] else "[ ]"
         lines.append(f"{mark} {_describe(task)}")
-    if total > len(tasks):
-        lines.append(f"(showing the first {len(tasks)} of {total}; name a task or use its number to act on it)")
+    first, last = offset + 1, offset + len(tasks)
+    if last < total:
+        following = _range_phrase(status, last + 1, min(total, last + LIST_PAGE))
+        lines.append(
+            f"(showing {first}-{last} of {total}; say 'show more' or '{following}' for the next; "
+            "name a task or use its number to act on it)"
+        )
+    elif first > 1:
+        lines.append(f"(showing {first}-{last} of {total}: the end of the list)")
     return "\n".join(lines)
 
 
@@ -71,9 +89,12 @@ def _words(text: str) -> list[str]:
 class LocalAgent:
     mode = "local"
 
-    def __init__(self, toolbox: McpToolbox, today: dt.date | None = None) -> None:
+    def __init__(
+        self, toolbox: McpToolbox, today: dt.date | None = None, history: list[dict[str, str]] | None = None
+    ) -> None:
         self.toolbox = toolbox
         self.today = today or dt.date.today()
+        self.history = history or []  # earlier messages of this conversation, oldest first
 
     async def respond(self, message: str) -> str:
         intent = parse_intent(message, self.today)
@@ -96,10 +117,22 @@ class LocalAgent:
         return f"Added {_describe(result.data)}."
 
     async def _do_list(self, intent: Intent) -> str:
-        result = await self.toolbox.call("list_tasks", {"status": intent.status, "limit": CHAT_LIST_SHOWN})
+        args = {"status": intent.status, "limit": intent.count, "offset": intent.offset}
+        result = await self.toolbox.call("list_tasks", args)
         if not result.ok:
             return f"I couldn't read your list: {result.error}"
-        return _format_list(result.data, intent.status)
+        return _format_list(result.data, intent.status, intent.offset)
+
+    async def _do_more(self, intent: Intent) -> str:
+        """The next page of the latest list reply in this conversation (its footer names it)."""
+        for message in reversed(self.history):
+            if message.get("role") != "assistant" or not LIST_REPLY.match(message.get("content", "")):
+                continue
+            following = NEXT_PAGE.search(message["content"])
+            if following is None:
+                break  # the latest list was shown to its end
+            return await self._do_list(parse_intent(following.group(1), self.today))
+        return "There is nothing more to show. Say 'what's on my list' to see your tasks from the top."
 
     async def _candidates(self, search: str) -> tuple[list[dict[str, Any]], str | None]:
         """Every task whose title contains all words of `search`, across all pages."""
