@@ -585,6 +585,19 @@ def test_readiness_probe_outlasts_the_ready_bound(helm: Helm, profile: str) -> N
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_no_probe_delay_stands_between_listening_and_ready(helm: Helm, profile: str) -> None:
+    """Pod start is the app's own: the startup probe asks every second from the container's start (no initial
+    delay) and the backend's readiness probe every second, so a pod is Ready about a second after it listens."""
+    manifests = helm.render_profile(profile)
+    for name in ("backend", "frontend"):
+        c = container(manifests, name)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert not c[probe].get("initialDelaySeconds"), f"{profile} {name} {probe}: {c[probe]}"
+        assert c["startupProbe"]["periodSeconds"] == 1, f"{profile} {name}: {c['startupProbe']}"
+    assert container(manifests, "backend")["readinessProbe"]["periodSeconds"] == 1
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_backend_believes_forwarded_for_from_private_peers_only(helm: Helm, profile: str) -> None:
     """The per-address login limit keys on the client the ingress saw, not on the ingress pod: uvicorn reads
     FORWARDED_ALLOW_IPS from the backend ConfigMap. The live test (tests/backend/test_accounts.py) runs the
