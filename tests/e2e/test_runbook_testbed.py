@@ -165,7 +165,13 @@ def test_report_files(first_run):
     assert all(any(c["exit_code"] == 0 for c in r["tool_calls"]) for r in read_only)
     assert aiops["faults"]["diagnosed"] == aiops["faults"]["injected"] == 5 and aiops["faults"]["removed"]
     cheatsheet = (first_run.run_dir / "AIOps-cheatsheet.md").read_text()
-    assert "## cluster health" in cheatsheet and "model: offline rules, not an LLM" in cheatsheet
+    assert "model: offline rules, not an LLM" in cheatsheet
+    # every task group has real entries; the docker group carries hadolint and the layer tables beside Gordon
+    from todo_runbook.cheatsheet import GROUPS
+
+    assert all(f"## {group}\n" in cheatsheet for group in GROUPS), cheatsheet[:2000]
+    assert "No prompt of this group ran." not in cheatsheet
+    assert "hadolint dockerfiles/backend.Dockerfile" in cheatsheet and "docker history --no-trunc" in cheatsheet
 
 
 def test_the_chat_ui_in_a_real_browser_through_the_ingress(first_run):

@@ -40,6 +40,11 @@ NOT_RUNNABLE_HERE = {
     "kind load docker-image --name <cluster>": "needs a kind cluster; tests/providers/test_cli_flags.py runs the "
                                                "providers' kind command lines through the real kind parser",
     "kind load docker-image": "same as kind load docker-image --name <cluster>",
+    "/usr/bin/time make runbook": "a measurement around `make runbook`, i.e. `python -m todo_runbook run` after "
+                                  "setup, which tests/e2e/test_runbook_testbed.py runs; the README quotes its figures",
+    "/usr/bin/time bash .ci/run": "a measurement around `bash .ci/run`, which is this very test suite",
+    "docker image inspect": "names where the image size comes from; the build step reads the same field through the "
+                            "Docker SDK and tests/images asserts the sizes",
     "kubectl cluster-info": "a troubleshooting look; the test bed's tests run kubectl against a real API server",
     "docker login HOST": "needs the user's registry; tests/registry pushes with credentials from the environment",
     "helm upgrade --install --wait": "what the deploy step runs; tests/e2e runs it on the test bed",
