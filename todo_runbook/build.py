@@ -23,7 +23,7 @@ from typing import Any
 from dockerfiles import base_choice, image_build
 from dockerfiles import build_args as dockerfile_args
 
-from . import providers, registry, shell
+from . import providers, registry, shell, syft_tool
 from . import sbom as image_sbom
 from .config import REPO_ROOT, RunbookConfig
 from .errors import DockerUnavailableError, ImageBuildError
@@ -337,6 +337,8 @@ def build_images(config: RunbookConfig, progress: Progress = lambda _: None,
         result.engine += f" ({engine.label})"
         result.commands.append(shell.recorded(engine.command, engine.purpose))
     notes: list[str] = []
+    if config.sbom and sbom_dir is not None:  # a fresh machine: syft compiles while the images build
+        syft_tool.build_in_background(progress)
     if runs_database(config):  # chosen with the bases, so the evidence names it and why; the
         # backend's smoke run gets a throwaway one of it
         result.database = postgres_image(config, progress, client).as_dict()

@@ -84,7 +84,8 @@ class RunbookConfig:
     build_in_minikube: bool = _param(False, "build straight into minikube's Docker daemon (no load step needed)")
     smoke_run: bool = _param(True, "start each built container once and probe it")
     sbom: bool = _param(True, "write an SPDX JSON SBOM of each built image with syft (PATH, or the pinned build in "
-                              "$TODO_RUNBOOK_CACHE/clis) into <run>/sbom/")
+                              "$TODO_RUNBOOK_CACHE/clis, compiled once while the images build when Go is here) "
+                              "into <run>/sbom/")
     vuln_db: str = _param("", "vulnerability database folder for scanning the SBOMs: a Grype database cache "
                               "(<folder>/6/vulnerability.db) or a Trivy cache (<folder>/db/trivy.db), the scanner "
                               "on PATH; empty: no scan (criterion not applicable)")

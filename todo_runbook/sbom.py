@@ -1,8 +1,7 @@
 """Software bills of materials for the built images (syft, SPDX JSON) and a vulnerability scan when a
 vulnerability database is at hand.
 
-syft is a Go program: the runbook uses the one on PATH, else the pinned build cached under
-$TODO_RUNBOOK_CACHE/clis/syft-<version>/ (`install_command()` makes it; the test suite builds it once).
+syft is a Go program (syft_tool.py finds it, or builds the pinned version while the images build).
 An image the same syft has described before (same image ID) is not scanned again: its SPDX document and
 summary come from $TODO_RUNBOOK_CACHE/sbom/, and the evidence says so. Otherwise one syft run per image writes
 the SPDX document into the run folder (`sbom/<image>.spdx.json`) and syft's
@@ -16,7 +15,6 @@ criterion is "not applicable". No step here reaches the network: update checks a
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
@@ -33,16 +31,16 @@ from . import shell
 from .config import RunbookConfig, cache_root
 from .errors import RunbookError
 from .progress import Progress
+from .syft_tool import SYFT_VERSION, build_log, can_build, find_syft, install_command, install_syft, syft_dir
 from .timing import Timer, iso_now
 
-SYFT_VERSION = "v1.57.2"
-SYFT_PACKAGE = "github.com/anchore/syft/cmd/syft"
 SBOM_FORMAT = "spdx-json"
 SBOM_SUFFIX = ".spdx.json"
 SYFT_TIMEOUT_S = 1800
 LARGEST = 10
 NO_DATABASE = "not scanned: no vulnerability database"
-NOT_INSTALLED = "not generated: syft not installed"
+NOT_INSTALLED = "not generated: syft not installed (and no Go toolchain to build it)"
+NOT_BUILT = "not generated: syft could not be built"
 SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unknown")
 # Never ask the network: no self-update check, no database download, no database age refusal.
 OFFLINE_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false", "GRYPE_CHECK_FOR_APP_UPDATE": "false",
@@ -109,58 +107,6 @@ class SbomResult:
         return self.attempted and bool(self.images) and all(i.generated and i.package_count for i in self.images)
 
 
-# -- syft: where it is, how to get it ----------------------------------------------------------------
-def syft_dir() -> Path:
-    return cache_root() / "clis" / f"syft-{SYFT_VERSION}"
-
-
-def install_argv() -> list[str]:
-    return ["go", "install", "-trimpath", "-ldflags=-s -w", f"{SYFT_PACKAGE}@{SYFT_VERSION}"]
-
-
-def install_command() -> str:
-    return f"GOBIN={shlex.quote(str(syft_dir()))} {shlex.join(install_argv())}"
-
-
-def find_syft() -> Path | None:
-    """syft on PATH, else the pinned build in the cache."""
-    on_path = shell.which("syft")
-    if on_path:
-        return Path(on_path)
-    cached = syft_dir() / "syft"
-    return cached if cached.is_file() else None
-
-
-def install_syft(timeout: float = 3600) -> Path:
-    """Build the pinned syft into the cache once (about 8 min cold on 2 cores); a second call reuses it."""
-    binary = syft_dir() / "syft"
-    if binary.is_file():
-        return binary
-    binary.parent.parent.mkdir(parents=True, exist_ok=True)
-    # One build at a time: `make test` prebuilds syft while the tests that need it may already ask for it.
-    with syft_dir().with_name(f".{syft_dir().name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if binary.is_file():
-            return binary
-        return _build_syft(binary, timeout)
-
-
-def _build_syft(binary: Path, timeout: float) -> Path:
-    go = shell.which("go")
-    if not go:
-        raise RunbookError("no Go toolchain to build syft", f"install Go 1.24+ then run: {install_command()}")
-    partial = syft_dir().with_name(syft_dir().name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    # nice: the build shares two cores with whatever else runs here.
-    shell.run(["nice", "-n", "10", go, *install_argv()[1:]], env={"GOBIN": str(partial)}, timeout=timeout,
-              hint=f"read the Go error above; the same by hand: {install_command()}")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    (partial / "syft").replace(binary)
-    shutil.rmtree(partial, ignore_errors=True)
-    return binary
-
-
 # -- SBOM generation ---------------------------------------------------------------------------------
 def sbom_filename(image: str) -> str:
     """`todo-backend` -> `todo-backend.spdx.json` (a repository path keeps only safe characters)."""
@@ -179,8 +125,15 @@ def generate(images: Sequence[tuple[str, str]], out_dir: Path | None, config: Ru
     if out_dir is None:
         return SbomResult(False, "not generated: no run folder to keep it in", scan=no_scan)
     syft = find_syft()
-    if syft is None:
+    if syft is None and not can_build():
         return SbomResult(False, NOT_INSTALLED, install_command=install_command(), scan=no_scan)
+    if syft is None:  # the build step started its build in the background: wait for it (or build it now)
+        progress(f"waiting for syft {SYFT_VERSION} to finish building (log {build_log()})")
+        try:
+            syft = install_syft()
+        except RunbookError as exc:
+            return SbomResult(False, f"{NOT_BUILT}: {exc.problem[:300]}", install_command=install_command(),
+                              scan=no_scan)
     pinned = f" {SYFT_VERSION}" if syft.parent == syft_dir() else ""
     result = SbomResult(True, tool=f"syft{pinned} ({syft})", install_command=install_command())
     out_dir.mkdir(parents=True, exist_ok=True)

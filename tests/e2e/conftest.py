@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from todo_runbook import sbom
+from todo_runbook import syft_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,8 +35,8 @@ class RunbookRun:
 
 def with_syft_on_path(env: dict[str, str]) -> dict[str, str]:
     """The pinned syft (the `syft_cli` fixture's build) first on PATH: the runbook's SBOMs are really made."""
-    if (sbom.syft_dir() / "syft").is_file():
-        env["PATH"] = f"{sbom.syft_dir()}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"
+    if (syft_tool.syft_dir() / "syft").is_file():
+        env["PATH"] = f"{syft_tool.syft_dir()}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"
     return env
 
 

@@ -52,7 +52,7 @@ NOT_RUNNABLE_HERE = {
     "helm upgrade --install": "same as helm upgrade --install --wait",
     "helm uninstall": "what the teardown step runs; tests/e2e runs it on the test bed",
     "syft scan docker:<image> -o spdx-json": "what the build step runs; tests/unit/test_sbom.py and the e2e run",
-    "go install github.com/anchore/syft/cmd/syft@v1.57.2": "what todo_runbook.sbom.install_syft runs; the "
+    "go install github.com/anchore/syft/cmd/syft@v1.57.2": "what todo_runbook.syft_tool.install_syft runs; the "
                                                            "syft_cli fixture runs it (about 8 min cold)",
     "dockerfiles/engine/ensure-docker.sh": "what `make engine` runs when no engine answers",
     "scripts/ensure-chromium.sh": "what the browser step runs when Chromium is missing (Debian packages); the "

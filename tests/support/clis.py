@@ -7,7 +7,7 @@ root path it is published under, so a two-file wrapper module requires it and bu
 package with `-tags libvirt_dlopen` (about 12 min cold: `make test` builds it in the background after the test
 bed and runs its tests last; a plain pytest run builds it only with TODO_RUNBOOK_BUILD_MINIKUBE=1, see
 `_build_minikube`); both are cached by version. syft (`syft_cli`, about 8 min cold) is built by
-`todo_runbook.sbom.install_syft` into the very folder the runbook looks in, so later runs and tests reuse it.
+`todo_runbook.syft_tool.install_syft` into the very folder the runbook looks in, so later runs and tests reuse it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.support.go_clis import (
     minikube_binary,
 )
 from tests.support.prebuild import PID_VARIABLE
-from todo_runbook import sbom
+from todo_runbook import syft_tool
 
 
 @dataclass(frozen=True)
@@ -91,4 +91,4 @@ def minikube_cli() -> RealCli:
 def syft_cli() -> RealCli:
     """The pinned syft the build step uses for SBOMs, built once into $TODO_RUNBOOK_CACHE/clis/syft-<version>/."""
     _go()
-    return RealCli("syft", sbom.SYFT_VERSION, sbom.install_syft())
+    return RealCli("syft", syft_tool.SYFT_VERSION, syft_tool.install_syft())

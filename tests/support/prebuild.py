@@ -23,7 +23,7 @@ from testcluster import components as tc_components
 from testcluster import node_components as tc_node
 from testcluster.paths import Paths
 from tests.support import go_clis
-from todo_runbook import agent_venv, sbom
+from todo_runbook import agent_venv, syft_tool
 
 PID_VARIABLE = "TODO_RUNBOOK_PREBUILD_PID"
 
@@ -33,7 +33,7 @@ def _helm() -> None:
 
 
 def _syft() -> None:
-    print(f"syft {sbom.SYFT_VERSION}: {sbom.install_syft()}", flush=True)
+    print(f"syft {syft_tool.SYFT_VERSION}: {syft_tool.install_syft()}", flush=True)
 
 
 def _kind() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from todo_runbook import sbom
+from testcluster.build import find_go
+from todo_runbook import sbom, syft_tool
 from todo_runbook.build import BuildResult
 from todo_runbook.config import RunbookConfig
 from todo_runbook.criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate
@@ -39,8 +40,9 @@ def test_without_syft_the_sbom_is_not_generated_and_says_how_to_install(no_syft,
     result = sbom.generate([("backend", "todo-backend:abc")], out_dir, RunbookConfig())
     assert not result.attempted and result.reason == sbom.NOT_INSTALLED and not result.images
     # The command builds the pinned version into the folder find_syft looks in.
-    assert result.install_command == (f"GOBIN={no_syft / 'cache' / 'clis' / f'syft-{sbom.SYFT_VERSION}'} go install "
-                                      f"-trimpath '-ldflags=-s -w' {sbom.SYFT_PACKAGE}@{sbom.SYFT_VERSION}")
+    folder = no_syft / "cache" / "clis" / f"syft-{syft_tool.SYFT_VERSION}"
+    assert result.install_command == (f"GOBIN={folder} go install "
+                                      f"-trimpath '-ldflags=-s -w' {syft_tool.SYFT_PACKAGE}@{syft_tool.SYFT_VERSION}")
     assert not out_dir.exists()
     table = _criteria(no_syft, result)
     assert table["sbom_generated"].status == NOT_APPLICABLE and not table["sbom_generated"].failed
@@ -49,6 +51,23 @@ def test_without_syft_the_sbom_is_not_generated_and_says_how_to_install(no_syft,
     assert table["critical_vulnerabilities"].reason.startswith(sbom.NO_DATABASE)
     frame = sboms(BuildResult(sbom=result))
     assert frame.empty and f"{sbom.NOT_INSTALLED} — install: {result.install_command}" in capsys.readouterr().out
+
+
+def test_go_that_cannot_build_syft_leaves_the_sbom_not_applicable_with_the_reason(no_syft, monkeypatch):
+    """The real Go toolchain, offline with an empty module cache: the build fails at once, the SBOM says why."""
+    go = find_go()  # the Go that builds the test bed (no_syft took it off PATH)
+    monkeypatch.setenv("PATH", f"{Path(go).parent}:/usr/sbin:/usr/bin:/sbin:/bin")
+    monkeypatch.setenv("GOPROXY", "off")
+    monkeypatch.setenv("GOMODCACHE", str(no_syft / "empty-modcache"))
+    monkeypatch.setenv("GOFLAGS", "-mod=mod")
+    assert syft_tool.find_syft() is None and syft_tool.can_build()
+    out_dir = no_syft / "run" / "sbom"
+    result = sbom.generate([("backend", "todo-backend:abc")], out_dir, RunbookConfig())
+    assert not result.attempted and result.reason.startswith(f"{sbom.NOT_BUILT}: ")
+    assert "go" in result.reason and result.install_command == syft_tool.install_command()
+    assert not (syft_tool.syft_dir() / "syft").exists() and not out_dir.exists()
+    table = _criteria(no_syft, result)
+    assert table["sbom_generated"].status == NOT_APPLICABLE and result.reason in table["sbom_generated"].reason
 
 
 def test_sbom_false_is_not_applicable_and_never_passes(no_syft):
