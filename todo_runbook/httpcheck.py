@@ -85,15 +85,30 @@ class LoopStats:
     errors: list[str] = field(default_factory=list)
 
 
-class AppClient:
-    """Speaks to the frontend and the backend (/api) of one release, with a Host header if needed."""
+SessionFactory = Callable[[], requests.Session]
 
-    def __init__(self, api_base: str, front_base: str, host: str = "", access: str = "ingress") -> None:
+
+@dataclass
+class HttpsRoute:
+    """The ingress over HTTPS: its address, and sessions that send SNI for the host and trust the run's CA."""
+
+    base: str
+    session: SessionFactory
+
+
+class AppClient:
+    """Speaks to the frontend and the backend (/api) of one release, with a Host header if needed.
+    `plain_base` is the ingress's plain-HTTP address when it was reached (for the plain-HTTP check)."""
+
+    def __init__(self, api_base: str, front_base: str, host: str = "", access: str = "ingress",
+                 session_factory: SessionFactory = requests.Session, plain_base: str = "") -> None:
         self.api_base, self.front_base = api_base.rstrip("/"), front_base.rstrip("/")
         self.headers = {"Host": host} if host else {}
         self.access = access
         self.access_note = ""
-        self.session = requests.Session()
+        self.plain_base = plain_base
+        self._session_factory = session_factory
+        self.session = session_factory()
         self.token = ""
         self._forwards: list[shell.Background] = []
 
@@ -171,7 +186,7 @@ class AppClient:
 
     def loop(self, path: str, stop: threading.Event, stats: LoopStats, pause: float = 0.05) -> None:
         """Request `path` until `stop` is set, counting failures (for the rolling update / pod kill)."""
-        session = requests.Session()  # its own connection pool: the main thread keeps using self.session
+        session = self._session_factory()  # its own connection pool: the main thread keeps using self.session
         while not stop.is_set():
             stats.requests += 1
             try:
@@ -191,12 +206,29 @@ class AppClient:
         self.session.close()
 
 
-def _ingress_answers(base: str, host: str, path: str) -> tuple[bool, str]:
+def _ingress_answers(base: str, host: str, path: str) -> tuple[str, str]:
+    """("ok" | "redirect" | "no", what was seen). Redirects are not followed: one to https://host means the
+    Ingress redirects plain HTTP (ingress.tls.redirectHttp), which the caller can follow with the run's CA."""
     try:
-        resp = requests.get(base.rstrip("/") + path, headers={"Host": host}, timeout=5)
-        return resp.status_code == 200, f"GET {base}{path} (Host: {host}) -> {resp.status_code}"
+        resp = requests.get(base.rstrip("/") + path, headers={"Host": host}, timeout=5, allow_redirects=False)
     except requests.RequestException as exc:
-        return False, f"GET {base}{path} (Host: {host}) -> {exc.__class__.__name__}"
+        return "no", f"GET {base}{path} (Host: {host}) -> {exc.__class__.__name__}"
+    seen = f"GET {base}{path} (Host: {host}) -> {resp.status_code}"
+    location = resp.headers.get("Location", "")
+    if resp.is_redirect and location.startswith(f"https://{host}"):
+        return "redirect", f"{seen} {location}"
+    return ("ok" if resp.status_code == 200 else "no"), seen
+
+
+def _https_answers(https: HttpsRoute, path: str) -> tuple[bool, str]:
+    session = https.session()
+    try:
+        resp = session.get(https.base.rstrip("/") + path, timeout=5)
+        return resp.status_code == 200, f"GET {https.base}{path} (TLS, the run's CA) -> {resp.status_code}"
+    except requests.RequestException as exc:
+        return False, f"GET {https.base}{path} (TLS, the run's CA) -> {exc.__class__.__name__}: {str(exc)[:160]}"
+    finally:
+        session.close()
 
 
 def port_forward(target: ClusterTarget, namespace: str, service: str, port: int) -> tuple[shell.Background, int]:
@@ -221,8 +253,10 @@ def port_forward(target: ClusterTarget, namespace: str, service: str, port: int)
 
 
 def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str, tuple[str, int]],
-            published: list[str] | None = None, health_path: str = "/health") -> AppClient:
-    """Through the ingress when it answers for our Host; else port-forwards to both services.
+            published: list[str] | None = None, health_path: str = "/health",
+            https: HttpsRoute | None = None) -> AppClient:
+    """Through the ingress when it answers for our Host (over HTTPS with the run's CA when plain HTTP redirects
+    there); else port-forwards to both services.
 
     Candidates: the provider's ingress URL, then the addresses in the Ingress status (`published`).
     `services` maps component -> (service name, port)."""
@@ -230,12 +264,23 @@ def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str
     candidates = [target.ingress_url] if target.ingress_url else []
     candidates += [f"http://{addr}" for addr in published or [] if f"http://{addr}" not in candidates]
     for url in candidates:
-        ok, note = _ingress_answers(url, host, health_path)
-        if ok:
-            client = AppClient(url, url, host, access="ingress")
+        answer, note = _ingress_answers(url, host, health_path)
+        if answer == "ok":
+            client = AppClient(url, url, host, access="ingress", plain_base=url)
             client.access_note = note
             return client
         notes.append(note)
+        if answer == "redirect":
+            if https is None:
+                notes.append("plain HTTP redirects to HTTPS, but no HTTPS address or CA file is known for it")
+                continue
+            secure, seen = _https_answers(https, health_path)
+            notes.append(seen)
+            if secure:
+                client = AppClient(https.base, https.base, host, access="ingress", session_factory=https.session,
+                                   plain_base=url)
+                client.access_note = "; ".join(notes) + " -> every check goes over HTTPS"
+                return client
     if not candidates:
         notes.append("no ingress URL known for this cluster and none published in the Ingress status")
     if target.ingress_note:

@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import browser, registry, shell, startup_phases
+from .certs import tls_dir
 from .config import RunbookConfig
 from .diagnosis import Diagnosis, diagnose
 from .errors import StepFailedError, error_dict
-from .httpcheck import AppClient, ChatCheck, HttpCheck, LatencyResult, LoopStats, connect
+from .httpcheck import AppClient, ChatCheck, HttpCheck, HttpsRoute, LatencyResult, LoopStats, connect
 from .kube import (
     COMPONENT_LABEL,
     INSTANCE_LABEL,
@@ -35,7 +37,7 @@ from .progress import Progress
 from .providers import ClusterTarget, api_client
 from .registry_push import DigestReport, match_digests
 from .timing import Timer, iso_now
-from .tls import TlsCheck, check_release, https_url
+from .tls import TlsCheck, check_release, https_session, https_url
 
 
 @dataclass
@@ -208,6 +210,29 @@ def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expec
                           f"kubectl delete pod {victim}; tasks after recovery: {len(titles)}")
 
 
+
+def https_route(https_base: str, host: str) -> HttpsRoute | None:
+    """The ingress over HTTPS trusting the run's CA, for an Ingress that redirects plain HTTP (None: no address
+    or no CA yet, so plain HTTP or a port-forward it is)."""
+    ca_file = tls_dir() / "ca.crt"
+    if not https_base or not ca_file.is_file():
+        return None
+    return HttpsRoute(https_base, lambda: https_session(https_base, host, ca_file))
+
+
+def curl_reach(client: AppClient, host: str) -> tuple[str, str]:
+    """(curl options, base URL) that reach the app the way `client` does: a Host header; over HTTPS the
+    host's own URL, resolved to the ingress address, trusting the run's CA."""
+    if client.access != "ingress":
+        return "", client.api_base
+    if client.api_base.startswith("https://"):
+        parts = urlsplit(client.api_base)
+        port = parts.port or 443
+        return (f" --cacert {tls_dir() / 'ca.crt'} --resolve {host}:{port}:{parts.hostname}",
+                f"https://{host}" + (f":{port}" if port != 443 else ""))
+    return f" -H 'Host: {host}'", client.api_base
+
+
 def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = lambda _: None,
            browser_dir: Path | None = None, pushed: Mapping[str, str] | None = None) -> VerifyResult:
     """`pushed` (image reference -> digest, from the load step on the registry path): the pods must run those."""
@@ -244,10 +269,12 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
         except Exception:  # no networking API permissions or no Ingress: the port-forward still works
             published = []
         health, ready = config.backend_health_path, config.backend_ready_path
-        client = connect(target, ns, config.ingress_host, services, published, health_path=health)
+        https_base = https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url)
+        client = connect(target, ns, config.ingress_host, services, published, health_path=health,
+                         https=https_route(https_base, config.ingress_host))
         result.access, result.access_note = client.access, client.access_note
-        host = f" -H 'Host: {config.ingress_host}'" if client.access == "ingress" else ""
-        result.commands.append(shell.recorded(f"curl -s{host} {client.api_base}{health}", "backend health"))
+        host, curl_base = curl_reach(client, config.ingress_host)
+        result.commands.append(shell.recorded(f"curl -s{host} {curl_base}{health}", "backend health"))
         result.http = [client.check("frontend page", client.front_base, "/")]
         if "/healthz" not in (health, ready):  # else the ingress sends /healthz to the backend's probe route
             result.http.append(client.check("frontend /healthz", client.front_base, "/healthz"))
@@ -255,9 +282,8 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
                         client.check(f"backend {ready}", client.api_base, ready)]
         # HTTPS before the browser: the browser goes to the address this check used, trusting the CA it used
         progress("checking https://" + config.ingress_host + " with the local CA (tls.py)")
-        https_base = https_url(config.ingress_https_url or target.ingress_https_url, target.ingress_url)
         result.tls = check_release(kube, config, _selector(config), https_base,
-                                   client.api_base if client.access == "ingress" else target.ingress_url, health)
+                                   client.plain_base or target.ingress_url, health)
         result.commands += result.tls.commands
         result.app_checks = app_checks_for(client)
         if result.app_checks.applicable:
@@ -265,7 +291,7 @@ def verify(target: ClusterTarget, config: RunbookConfig, progress: Progress = la
             client.signup()
             result.chat = client.chat_turn()
             result.commands.append(shell.recorded(
-                f"curl -s{host} -X POST {client.api_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
+                f"curl -s{host} -X POST {curl_base}/api/chat -H 'Authorization: Bearer $TOKEN' "
                 f"-H 'Content-Type: application/json' -d '{{\"message\": \"{result.chat.prompt}\"}}'",
                 "one chat turn"))
             goes = browser.ingress_target(client.front_base, https_base, result.tls.enabled, result.tls.ca_file,

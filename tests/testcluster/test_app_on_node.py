@@ -26,8 +26,10 @@ import requests
 from testcluster import images, node, node_layout
 from tests.testcluster import upgrade_timeline
 from tests.testcluster.node_support import wait_for as shared_wait_for
-from todo_runbook import certs, tls
+from todo_runbook import certs, tls, verify
 from todo_runbook.config import RunbookConfig
+from todo_runbook.httpcheck import connect
+from todo_runbook.providers import ClusterTarget
 
 pytestmark = [pytest.mark.node, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 
@@ -177,6 +179,51 @@ def test_https_through_the_ingress_verifies_with_the_local_ca(real_node: Any, re
     assert check.plain_http and check.plain_http.observed == "served"
     with pytest.raises(ssl.SSLCertVerificationError):
         tls.handshake(facts["ingress_https_url"], "other.example", certs.tls_dir() / "ca.crt")
+
+
+def test_redirect_http_true_redirects_plain_http_and_verify_follows_it_over_https(real_node: Any, release: str,
+                                                                                  user: Client) -> None:
+    """ingress.tls.redirectHttp=true (values-prod's setting): Traefik's ingress-nginx provider answers plain HTTP
+    with a redirect to https://todo.local, and verify's client reaches the app over HTTPS with the run's CA."""
+    facts = real_node.ctx.facts()
+    plain = facts["ingress_url"]
+
+    def plain_status() -> int:
+        return requests.get(plain + "/api/health", headers={"Host": HOST}, timeout=5, allow_redirects=False).status_code
+
+    def set_redirect(on: bool) -> None:
+        real_node.run("helm", ["upgrade", RELEASE, str(CHART), "-n", release, "--reuse-values",
+                               "--set", f"ingress.tls.redirectHttp={str(on).lower()}", "--wait", "--timeout", "3m"],
+                      timeout=300)
+
+    set_redirect(True)
+    try:
+        wait_for(lambda: plain_status() in tls.REDIRECT_CODES, "plain HTTP redirected", timeout=60, interval=0.5)
+        redirect = requests.get(plain + "/", headers={"Host": HOST}, timeout=5, allow_redirects=False)
+        assert redirect.headers["Location"].startswith("https://todo.local/")
+        ingress = client_networking(real_node).list_namespaced_ingress(release).items[0]
+        settings = tls.ingress_tls(real_node.api_client().sanitize_for_serialization(ingress))
+        assert settings.redirect_http is True
+        check = tls.verify_https(settings, facts["ingress_https_url"], plain, RunbookConfig(health_requests=5),
+                                 "/api/health")
+        assert check.plain_http and check.plain_http.observed == "redirect" and check.verified, check
+        target = ClusterTarget("testbed", "test", "todo-testbed", "", ingress_url=plain)
+        https = verify.https_route(facts["ingress_https_url"], HOST)
+        assert https is not None
+        client = connect(target, release, HOST, {}, health_path="/api/health", https=https)
+        try:
+            assert client.access == "ingress" and client.api_base == facts["ingress_https_url"].rstrip("/")
+            assert client.plain_base == plain and "-> 308" in client.access_note, client.access_note
+            client.signup()
+            assert client.chat_turn("add a task to check the redirect", "redirect").task_added
+            options, base = verify.curl_reach(client, HOST)
+            assert base.startswith("https://todo.local:") and "--cacert" in options and "--resolve" in options
+        finally:
+            client.close()
+    finally:
+        set_redirect(False)
+    wait_for(lambda: plain_status() == 200, "plain HTTP served again", timeout=60, interval=0.5)
+    assert "buy oat milk" in user.titles()
 
 
 def client_networking(real_node: Any) -> Any:
