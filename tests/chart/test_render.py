@@ -191,11 +191,13 @@ def test_the_init_container_waits_for_the_database_unless_the_app_waits_itself(h
 
 
 def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(helm: Helm) -> None:
-    """The dev profile serves todo.local over HTTPS from the runbook's Secret and keeps plain HTTP serving;
-    elsewhere TLS redirects plain HTTP (ingress-nginx's default, stated so every controller does the same)."""
+    """The dev profile serves todo.local over HTTPS from the runbook's Secret and redirects plain HTTP there, as
+    every profile with TLS does (ingress-nginx's default, stated so every controller does the same)."""
     dev = helm.render_profile("dev").one("Ingress", "ingress")
     assert dev["spec"]["tls"] == [{"hosts": ["todo.local"], "secretName": "todo-app-ingress-tls"}]
-    assert dev["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+    assert dev["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
+    served = helm.render_profile("dev", sets={"ingress.tls.redirectHttp": False}).one("Ingress", "ingress")
+    assert served["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
     on = helm.render(sets={**EXTERNAL_DB, "ingress.tls.enabled": True, "ingress.tls.secretName": "my-tls"})
     assert on.one("Ingress", "ingress")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
     # a user's own annotation wins, and is not written twice
@@ -209,7 +211,7 @@ def test_the_ingress_serves_tls_from_the_secret_and_says_what_plain_http_does(he
     # the probe paths' Ingress serves the same host with the same certificate and the same plain-HTTP rule
     probes = helm.render_profile("dev").one("Ingress", "ingress-probes")
     assert probes["spec"]["tls"] == dev["spec"]["tls"]
-    assert probes["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+    assert probes["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
 
 
 def test_replicas_spread_over_nodes_by_the_anti_affinity_preset(helm: Helm, tmp_path) -> None:

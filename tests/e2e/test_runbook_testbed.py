@@ -134,7 +134,8 @@ def test_https_at_the_ingress_verified_with_the_runs_ca(first_run):
     tls = first_run.evidence("verify")["result"]["tls"]
     assert tls["chain_verified"] is True and tls["health_status"] == 200, tls
     assert tls["certificate"]["sha256"] == deploy_tls["secret"]["certificate"]["sha256"]
-    assert tls["plain_http"]["expected"] == tls["plain_http"]["observed"] == "served"  # values-dev.yaml
+    assert tls["plain_http"]["expected"] == tls["plain_http"]["observed"] == "redirect"  # values-dev.yaml
+    assert tls["plain_http"]["status"] == 308 and first_run.evidence("verify")["result"]["access"] == "ingress"
     assert tls["latency"]["count"] == 200 and tls["latency"]["failures"] == 0
     # no key material anywhere in the run folder: evidence, summary, report, notebooks
     key = (Path(deploy_tls["ca_file"]).parent / "todo.local.key").read_text()

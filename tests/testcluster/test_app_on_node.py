@@ -100,13 +100,16 @@ def all_ready(real_node: Any, namespace: str, expected: int) -> bool:
 
 
 class Client:
-    """The app through the ingress, as a browser would reach it (Host: todo.local)."""
+    """The app through the ingress as a browser reaches it: https://todo.local (the dev profile redirects plain
+    HTTP there), trusting only the local CA."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers["Host"] = HOST
+        self.url = url.rstrip("/")
+        self.session = self.new_session()
         self.latencies: list[float] = []
+
+    def new_session(self) -> requests.Session:
+        return tls.https_session(self.url, HOST, certs.tls_dir() / "ca.crt")
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         start = time.monotonic()
@@ -128,7 +131,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def user(real_node: Any, release: str) -> Client:
-    client = Client(real_node.ctx.facts()["ingress_url"])
+    client = Client(real_node.ctx.facts()["ingress_https_url"])
     client.sign_up()
     reply = client.call("POST", "/api/chat", json={"message": "add a task to buy oat milk"})
     assert reply.status_code == 200, reply.text
@@ -162,31 +165,33 @@ def test_chat_through_the_ingress(real_node: Any, user: Client) -> None:
     reply = user.call("POST", "/api/chat", json={"message": "add a task to water the plants"})
     assert reply.status_code == 200, reply.text
     assert "water the plants" in user.titles()
-    wrong_host = requests.get(user.url + "/api/tasks", headers={"Host": "other.example"}, timeout=10)
+    plain = real_node.ctx.facts()["ingress_url"]
+    wrong_host = requests.get(plain + "/api/tasks", headers={"Host": "other.example"}, timeout=10)
     assert wrong_host.status_code == 404
 
 
 def test_https_through_the_ingress_verifies_with_the_local_ca(real_node: Any, release: str) -> None:
-    """Traefik's websecure entry point serves the Secret's chain; plain HTTP keeps serving (values-dev.yaml)."""
+    """Traefik's websecure entry point serves the Secret's chain; plain HTTP redirects there (values-dev.yaml)."""
     facts = real_node.ctx.facts()
     ingress = client_networking(real_node).list_namespaced_ingress(release).items[0]
     settings = tls.ingress_tls(real_node.api_client().sanitize_for_serialization(ingress))
-    assert settings.enabled and settings.redirect_http is False and settings.secret_name == "todo-app-ingress-tls"
+    assert settings.enabled and settings.redirect_http is True and settings.secret_name == "todo-app-ingress-tls"
     check = tls.verify_https(settings, facts["ingress_https_url"], facts["ingress_url"],
                              RunbookConfig(health_requests=20), "/api/health")
     assert check.chain_verified and check.health_status == 200 and check.verified, check
     assert check.certificate and check.certificate.hosts == ["todo.local"]
-    assert check.plain_http and check.plain_http.observed == "served"
+    assert check.plain_http and check.plain_http.observed == "redirect" and check.plain_http.status == 308
     with pytest.raises(ssl.SSLCertVerificationError):
         tls.handshake(facts["ingress_https_url"], "other.example", certs.tls_dir() / "ca.crt")
 
 
-def test_redirect_http_true_redirects_plain_http_and_verify_follows_it_over_https(real_node: Any, release: str,
-                                                                                  user: Client) -> None:
-    """ingress.tls.redirectHttp=true (values-prod's setting): Traefik's ingress-nginx provider answers plain HTTP
-    with a redirect to https://todo.local, and verify's client reaches the app over HTTPS with the run's CA."""
+def test_verify_follows_the_redirect_over_https_and_uses_plain_http_when_it_is_served(real_node: Any, release: str,
+                                                                                       user: Client) -> None:
+    """Traefik's ingress-nginx provider honours ssl-redirect: plain HTTP answers 308 to https://todo.local and
+    verify's client goes there with the run's CA; with redirectHttp=false plain HTTP serves and the client uses it."""
     facts = real_node.ctx.facts()
-    plain = facts["ingress_url"]
+    plain, secure = facts["ingress_url"], facts["ingress_https_url"]
+    target = ClusterTarget("testbed", "test", "todo-testbed", "", ingress_url=plain)
 
     def plain_status() -> int:
         return requests.get(plain + "/api/health", headers={"Host": HOST}, timeout=5, allow_redirects=False).status_code
@@ -196,33 +201,41 @@ def test_redirect_http_true_redirects_plain_http_and_verify_follows_it_over_http
                                "--set", f"ingress.tls.redirectHttp={str(on).lower()}", "--wait", "--timeout", "3m"],
                       timeout=300)
 
-    set_redirect(True)
+    def connected() -> Any:
+        https = verify.https_route(secure, HOST)
+        assert https is not None
+        return connect(target, release, HOST, {}, health_path="/api/health", https=https)
+
+    redirect = requests.get(plain + "/", headers={"Host": HOST}, timeout=5, allow_redirects=False)
+    assert redirect.status_code == 308 and redirect.headers["Location"].startswith("https://todo.local/")
+    client = connected()
     try:
-        wait_for(lambda: plain_status() in tls.REDIRECT_CODES, "plain HTTP redirected", timeout=60, interval=0.5)
-        redirect = requests.get(plain + "/", headers={"Host": HOST}, timeout=5, allow_redirects=False)
-        assert redirect.headers["Location"].startswith("https://todo.local/")
+        assert client.access == "ingress" and client.api_base == secure.rstrip("/")
+        assert client.plain_base == plain and "-> 308" in client.access_note, client.access_note
+        client.signup()
+        assert client.chat_turn("add a task to check the redirect", "redirect").task_added
+        options, base = verify.curl_reach(client, HOST)
+        assert base.startswith("https://todo.local:") and "--cacert" in options and "--resolve" in options
+    finally:
+        client.close()
+
+    set_redirect(False)
+    try:
+        wait_for(lambda: plain_status() == 200, "plain HTTP served", timeout=60, interval=0.5)
         ingress = client_networking(real_node).list_namespaced_ingress(release).items[0]
         settings = tls.ingress_tls(real_node.api_client().sanitize_for_serialization(ingress))
-        assert settings.redirect_http is True
-        check = tls.verify_https(settings, facts["ingress_https_url"], plain, RunbookConfig(health_requests=5),
-                                 "/api/health")
-        assert check.plain_http and check.plain_http.observed == "redirect" and check.verified, check
-        target = ClusterTarget("testbed", "test", "todo-testbed", "", ingress_url=plain)
-        https = verify.https_route(facts["ingress_https_url"], HOST)
-        assert https is not None
-        client = connect(target, release, HOST, {}, health_path="/api/health", https=https)
+        assert settings.redirect_http is False
+        check = tls.verify_https(settings, secure, plain, RunbookConfig(health_requests=5), "/api/health")
+        assert check.plain_http and check.plain_http.observed == "served" and check.verified, check
+        client = connected()
         try:
-            assert client.access == "ingress" and client.api_base == facts["ingress_https_url"].rstrip("/")
-            assert client.plain_base == plain and "-> 308" in client.access_note, client.access_note
-            client.signup()
-            assert client.chat_turn("add a task to check the redirect", "redirect").task_added
-            options, base = verify.curl_reach(client, HOST)
-            assert base.startswith("https://todo.local:") and "--cacert" in options and "--resolve" in options
+            assert client.api_base == plain and client.access == "ingress"
+            assert verify.curl_reach(client, HOST) == (f" -H 'Host: {HOST}'", plain)
         finally:
             client.close()
     finally:
-        set_redirect(False)
-    wait_for(lambda: plain_status() == 200, "plain HTTP served again", timeout=60, interval=0.5)
+        set_redirect(True)
+    wait_for(lambda: plain_status() == 308, "plain HTTP redirected again", timeout=60, interval=0.5)
     assert "buy oat milk" in user.titles()
 
 
@@ -257,7 +270,7 @@ def test_rolling_upgrade_drops_no_request(real_node: Any, release: str, app_imag
     outcomes: list[int | str] = []
     failures: list[tuple[dt.datetime, int | str]] = []
     latencies: list[float] = []
-    loop_client = requests.Session()
+    loop_client = user.new_session()
     loop_client.headers.update(user.session.headers)
     url = user.url + "/api/tasks"
 
