@@ -45,6 +45,8 @@ NOT_RUNNABLE_HERE = {
     "/usr/bin/time bash .ci/run": "a measurement around `bash .ci/run`, which is this very test suite",
     "docker image inspect": "names where the image size comes from; the build step reads the same field through the "
                             "Docker SDK and tests/images asserts the sizes",
+    "go env GOPROXY": "a troubleshooting look (which module proxy Go asks); tests/images/test_syft_build.py runs "
+                      "the `go install` that needs it, tests/unit/test_sbom.py the error when none answers",
     "kubectl cluster-info": "a troubleshooting look; the test bed's tests run kubectl against a real API server",
     "docker login HOST": "needs the user's registry; tests/registry pushes with credentials from the environment",
     "helm upgrade --install --wait": "what the deploy step runs; tests/e2e runs it on the test bed",
