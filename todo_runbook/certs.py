@@ -45,6 +45,11 @@ def tls_dir() -> Path:
     return cache_root() / "tls"
 
 
+def local_ca_cert() -> Path:
+    """The local CA's certificate: what verify, curl and the browser trust for the ingress."""
+    return tls_dir() / "ca.crt"
+
+
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

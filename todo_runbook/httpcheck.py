@@ -206,18 +206,31 @@ class AppClient:
         self.session.close()
 
 
-def _ingress_answers(base: str, host: str, path: str) -> tuple[str, str]:
-    """("ok" | "redirect" | "no", what was seen). Redirects are not followed: one to https://host means the
-    Ingress redirects plain HTTP (ingress.tls.redirectHttp), which the caller can follow with the run's CA."""
+REDIRECT_CODES = (301, 302, 307, 308)
+
+
+@dataclass
+class PlainAnswer:
+    """What plain HTTP answered for `host`, redirects not followed."""
+
+    seen: str  # served | redirect (to https://host: ingress.tls.redirectHttp) | other | refused
+    status: int | None
+    location: str
+    detail: str
+
+
+def plain_http_answer(base: str, host: str, path: str) -> PlainAnswer:
+    request = f"GET {base}{path} (Host: {host})"
     try:
         resp = requests.get(base.rstrip("/") + path, headers={"Host": host}, timeout=5, allow_redirects=False)
     except requests.RequestException as exc:
-        return "no", f"GET {base}{path} (Host: {host}) -> {exc.__class__.__name__}"
-    seen = f"GET {base}{path} (Host: {host}) -> {resp.status_code}"
+        return PlainAnswer("refused", None, "", f"{request} -> {exc.__class__.__name__}")
     location = resp.headers.get("Location", "")
-    if resp.is_redirect and location.startswith(f"https://{host}"):
-        return "redirect", f"{seen} {location}"
-    return ("ok" if resp.status_code == 200 else "no"), seen
+    if resp.status_code in REDIRECT_CODES and location.startswith(f"https://{host}"):
+        seen = "redirect"
+    else:
+        seen = "served" if resp.status_code == 200 else "other"
+    return PlainAnswer(seen, resp.status_code, location, f"{request} -> {resp.status_code}")
 
 
 def _https_answers(https: HttpsRoute, path: str) -> tuple[bool, str]:
@@ -264,13 +277,13 @@ def connect(target: ClusterTarget, namespace: str, host: str, services: dict[str
     candidates = [target.ingress_url] if target.ingress_url else []
     candidates += [f"http://{addr}" for addr in published or [] if f"http://{addr}" not in candidates]
     for url in candidates:
-        answer, note = _ingress_answers(url, host, health_path)
-        if answer == "ok":
+        answer = plain_http_answer(url, host, health_path)
+        if answer.seen == "served":
             client = AppClient(url, url, host, access="ingress", plain_base=url)
-            client.access_note = note
+            client.access_note = answer.detail
             return client
-        notes.append(note)
-        if answer == "redirect":
+        notes.append(f"{answer.detail} {answer.location}".rstrip())
+        if answer.seen == "redirect":  # follow it over HTTPS with the run's CA
             if https is None:
                 notes.append("plain HTTP redirects to HTTPS, but no HTTPS address or CA file is known for it")
                 continue

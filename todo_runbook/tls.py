@@ -18,14 +18,21 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from .certs import CertFacts, CertFiles, cert_facts, check_certificate, ensure_certificates, load_certificate, tls_dir
+from .certs import (
+    CertFacts,
+    CertFiles,
+    cert_facts,
+    check_certificate,
+    ensure_certificates,
+    load_certificate,
+    local_ca_cert,
+)
 from .config import RunbookConfig
 from .errors import RunbookError
-from .httpcheck import LatencyResult, timed_requests
+from .httpcheck import LatencyResult, plain_http_answer, timed_requests
 from .kube import ensure_namespace
 
 SSL_REDIRECT = "nginx.ingress.kubernetes.io/ssl-redirect"
-REDIRECT_CODES = (301, 302, 307, 308)
 
 
 @dataclass
@@ -191,19 +198,11 @@ def check_plain_http(http_base: str, host: str, path: str, redirect_expected: bo
     """Plain HTTP must redirect to https://host when the values say so, else be served (or refused when no
     plain listener exists at all: then nothing is served in clear either)."""
     expected = "redirect" if redirect_expected else "served"
-    try:
-        resp = requests.get(http_base.rstrip("/") + path, headers={"Host": host}, timeout=5, allow_redirects=False)
-    except requests.RequestException as exc:
-        return PlainHttpCheck(expected, "refused", redirect_expected, None, "", exc.__class__.__name__)
-    location = resp.headers.get("Location", "")
-    if resp.status_code in REDIRECT_CODES and location.startswith(f"https://{host}"):
-        observed = "redirect"
-    elif resp.status_code == 200:
-        observed = "served"
-    else:
-        observed = "other"
-    return PlainHttpCheck(expected, observed, observed == expected, resp.status_code, location,
-                          f"GET {http_base}{path} (Host: {host}) -> {resp.status_code}")
+    answer = plain_http_answer(http_base, host, path)
+    if answer.seen == "refused":
+        return PlainHttpCheck(expected, "refused", redirect_expected, None, "", answer.detail)
+    return PlainHttpCheck(expected, answer.seen, answer.seen == expected, answer.status, answer.location,
+                          answer.detail)
 
 
 def https_url(target_https_url: str, ingress_url: str) -> str:
@@ -220,7 +219,7 @@ def verify_https(settings: IngressTls, https_base: str, http_base: str, config: 
     if not settings.enabled:
         return TlsCheck(False, "not applicable: the Ingress has no tls section (ingress.tls.enabled=false)")
     host = settings.host or config.ingress_host
-    ca_file = ca_file or tls_dir() / "ca.crt"
+    ca_file = ca_file or local_ca_cert()
     if not ca_file.is_file():
         raise RunbookError(f"CA file {ca_file} does not exist, so https://{host} cannot be verified",
                            "run the deploy step (03-deploy) again: it creates the local CA and the certificate "

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import browser, registry, shell, startup_phases
-from .certs import tls_dir
+from .certs import local_ca_cert
 from .config import RunbookConfig
 from .diagnosis import Diagnosis, diagnose
 from .errors import StepFailedError, error_dict
@@ -210,11 +210,10 @@ def kill_backend_pod(kube: Kube, config: RunbookConfig, client: AppClient, expec
                           f"kubectl delete pod {victim}; tasks after recovery: {len(titles)}")
 
 
-
 def https_route(https_base: str, host: str) -> HttpsRoute | None:
     """The ingress over HTTPS trusting the run's CA, for an Ingress that redirects plain HTTP (None: no address
     or no CA yet, so plain HTTP or a port-forward it is)."""
-    ca_file = tls_dir() / "ca.crt"
+    ca_file = local_ca_cert()
     if not https_base or not ca_file.is_file():
         return None
     return HttpsRoute(https_base, lambda: https_session(https_base, host, ca_file))
@@ -228,7 +227,7 @@ def curl_reach(client: AppClient, host: str) -> tuple[str, str]:
     if client.api_base.startswith("https://"):
         parts = urlsplit(client.api_base)
         port = parts.port or 443
-        return (f" --cacert {tls_dir() / 'ca.crt'} --resolve {host}:{port}:{parts.hostname}",
+        return (f" --cacert {local_ca_cert()} --resolve {host}:{port}:{parts.hostname}",
                 f"https://{host}" + (f":{port}" if port != 443 else ""))
     return f" -H 'Host: {host}'", client.api_base
 
